@@ -1,0 +1,182 @@
+"""The profile contract (``schema: jupiter.profile/v1``) and its fits.
+
+A profile is what DRUPE measured and what WAVE schedules from::
+
+    {
+      "schema": "jupiter.profile/v1",
+      "complete": true,
+      "generated_at": 1764096000.0,            # unix seconds
+      "nodes": {name: {"cpu_count": 2, "speed": 1.0, "mem_total": ..., "mem_free": ...,
+                       "cpu_percent": ..., "mem_percent": ..., "updated": ..., "stale": false}},
+      "links": {src: {dst: {"latency_s": 0.0004, "bandwidth_bps": 2.0e7,
+                            "quad_ms_kbit": [a, b, c], "samples": 24, "updated": ...}}},
+      "exec": {task: {node: {"seconds": 0.012, "output_bytes": 5400}}}
+    }
+
+``speed`` is relative (1.0 = the reference benchmark speed); bigger is faster.
+``quad_ms_kbit`` is Jupiter's model time(ms) = a*x^2 + b*x + c, x in Kbit.
+This module is pure: data in, data out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+SCHEMA = "jupiter.profile/v1"
+
+
+@dataclass
+class NodeProfile:
+    cpu_count: int = 1
+    speed: float = 1.0
+    mem_total: int = 0
+    mem_free: int = 0
+    cpu_percent: float = 0.0
+    mem_percent: float = 0.0
+    updated: float = 0.0
+    stale: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class LinkProfile:
+    latency_s: float
+    bandwidth_bps: float
+    quad_ms_kbit: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    samples: int = 0
+    updated: float = 0.0
+
+    def transfer_seconds(self, nbytes: float) -> float:
+        """Time to move ``nbytes`` over this link: latency + bytes / bandwidth."""
+        if nbytes <= 0:
+            return 0.0
+        return self.latency_s + 8.0 * nbytes / self.bandwidth_bps
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["quad_ms_kbit"] = list(self.quad_ms_kbit)
+        return d
+
+
+@dataclass
+class ExecProfile:
+    seconds: float
+    output_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Profile:
+    nodes: dict[str, NodeProfile] = field(default_factory=dict)
+    links: dict[str, dict[str, LinkProfile]] = field(default_factory=dict)
+    exec: dict[str, dict[str, ExecProfile]] = field(default_factory=dict)
+    complete: bool = False
+    generated_at: float = 0.0
+
+    def link(self, src: str, dst: str) -> LinkProfile | None:
+        return self.links.get(src, {}).get(dst)
+
+    def missing_links(self, names: Sequence[str] | None = None) -> list[tuple[str, str]]:
+        names = list(names if names is not None else self.nodes)
+        return [(s, d) for s in names for d in names if s != d and self.link(s, d) is None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "complete": self.complete,
+            "generated_at": self.generated_at,
+            "nodes": {n: p.to_dict() for n, p in self.nodes.items()},
+            "links": {
+                s: {d: lp.to_dict() for d, lp in dsts.items()} for s, dsts in self.links.items()
+            },
+            "exec": {t: {n: e.to_dict() for n, e in per.items()} for t, per in self.exec.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Profile:
+        """Parse a profile; raises ``ValueError`` naming the field that is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("profile: expected a JSON object")
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"profile: field 'schema' must be {SCHEMA!r}, got {data.get('schema')!r}")
+        try:
+            nodes = {n: NodeProfile(**v) for n, v in (data.get("nodes") or {}).items()}
+        except TypeError as exc:
+            raise ValueError(f"profile: field 'nodes': {exc}") from exc
+        links: dict[str, dict[str, LinkProfile]] = {}
+        for s, dsts in (data.get("links") or {}).items():
+            for d, v in dsts.items():
+                try:
+                    lp = LinkProfile(
+                        latency_s=float(v["latency_s"]),
+                        bandwidth_bps=float(v["bandwidth_bps"]),
+                        quad_ms_kbit=tuple(float(x) for x in v.get("quad_ms_kbit", (0, 0, 0))),
+                        samples=int(v.get("samples", 0)),
+                        updated=float(v.get("updated", 0.0)),
+                    )
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ValueError(f"profile: field 'links.{s}.{d}': {exc!r}") from exc
+                if lp.bandwidth_bps <= 0 or lp.latency_s < 0:
+                    raise ValueError(
+                        f"profile: field 'links.{s}.{d}': bandwidth must be > 0 and latency >= 0"
+                    )
+                links.setdefault(s, {})[d] = lp
+        exec_: dict[str, dict[str, ExecProfile]] = {}
+        for t, per in (data.get("exec") or {}).items():
+            for n, v in per.items():
+                try:
+                    exec_.setdefault(t, {})[n] = ExecProfile(
+                        seconds=float(v["seconds"]), output_bytes=int(v["output_bytes"])
+                    )
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ValueError(f"profile: field 'exec.{t}.{n}': {exc!r}") from exc
+        return cls(
+            nodes=nodes,
+            links=links,
+            exec=exec_,
+            complete=bool(data.get("complete", False)),
+            generated_at=float(data.get("generated_at", 0.0)),
+        )
+
+
+def fit_quadratic(sizes_kbit: Sequence[float], times_ms: Sequence[float]) -> tuple[float, float, float]:
+    """Least-squares fit of time(ms) = a*x^2 + b*x + c (Jupiter's DRUPE model), x in Kbit.
+
+    Needs at least three distinct sizes; with fewer, falls back to a line (a = 0).
+    """
+    x = np.asarray(sizes_kbit, dtype=float)
+    y = np.asarray(times_ms, dtype=float)
+    if x.shape != y.shape or x.size == 0:
+        raise ValueError("fit_quadratic: sizes and times must be non-empty and of equal length")
+    distinct = np.unique(x).size
+    if distinct >= 3:
+        a, b, c = np.polyfit(x, y, 2)
+    elif distinct == 2:
+        b, c = np.polyfit(x, y, 1)
+        a = 0.0
+    else:
+        a, b, c = 0.0, 0.0, float(np.mean(y))
+    return float(a), float(b), float(c)
+
+
+def fit_link(sizes_bytes: Sequence[float], seconds: Sequence[float]) -> tuple[float, float]:
+    """Fit time = latency + bytes*8/bandwidth by least squares; returns (latency_s, bps).
+
+    Latency is clamped at 0; bandwidth is derived from the slope.
+    """
+    x = np.asarray(sizes_bytes, dtype=float)
+    y = np.asarray(seconds, dtype=float)
+    if x.size < 2 or np.unique(x).size < 2:
+        raise ValueError("fit_link: need samples of at least two distinct sizes")
+    slope, intercept = np.polyfit(x, y, 1)
+    if slope <= 0:
+        raise ValueError("fit_link: transfer time does not grow with size; samples are noise")
+    return max(0.0, float(intercept)), float(8.0 / slope)
