@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PWD/.tools/bin:$PATH"
-echo "== ruff"; ruff check jupiter tests bench filter_plugins library
+echo "== ruff"; ruff check jupiter tests bench filter_plugins library action_plugins
 echo "== yamllint"; yamllint -s .
 echo "== ansible-playbook --syntax-check"
 for p in deploy.yml teardown.yml playbooks/*.yml; do
