@@ -106,7 +106,9 @@ class Profile:
         if not isinstance(data, dict):
             raise ValueError("profile: expected a JSON object")
         if data.get("schema") != SCHEMA:
-            raise ValueError(f"profile: field 'schema' must be {SCHEMA!r}, got {data.get('schema')!r}")
+            raise ValueError(
+                f"profile: field 'schema' must be {SCHEMA!r}, got {data.get('schema')!r}"
+            )
         try:
             nodes = {n: NodeProfile(**v) for n, v in (data.get("nodes") or {}).items()}
         except TypeError as exc:
@@ -147,7 +149,9 @@ class Profile:
         )
 
 
-def fit_quadratic(sizes_kbit: Sequence[float], times_ms: Sequence[float]) -> tuple[float, float, float]:
+def fit_quadratic(
+    sizes_kbit: Sequence[float], times_ms: Sequence[float]
+) -> tuple[float, float, float]:
     """Least-squares fit of time(ms) = a*x^2 + b*x + c (Jupiter's DRUPE model), x in Kbit.
 
     Needs at least three distinct sizes; with fewer, falls back to a line (a = 0).
