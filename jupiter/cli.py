@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "jupiter.drupe.commands",  # drupe agent|home|exec
     "jupiter.circe.commands",  # circe task|home, submit
     "jupiter.local.commands",  # testbed up|down|status, status
+    "jupiter.report",  # report
 )
 
 

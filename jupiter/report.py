@@ -6,7 +6,10 @@ Pure rendering from the contracts (App, Mapping, CIRCE home status); the CLI com
 
 from __future__ import annotations
 
+import argparse
 import html
+import json
+from pathlib import Path
 from typing import Any
 
 from jupiter.app.model import HOME
@@ -118,3 +121,153 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "-" if value is None else str(value)
+
+
+# ---- the deployment report ------------------------------------------------------------------
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rows.append(json.loads(line))
+    return rows
+
+
+def build_report(
+    app: dict[str, Any],
+    mapping: dict[str, Any],
+    items: list[dict[str, Any]],
+    runtime: list[dict[str, Any]],
+    *,
+    started_at: float | None,
+    profile: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Predicted vs measured figures from the Mapping contract and CIRCE's tables (pure)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in items:  # the items table is appended to; the last row of an item wins
+        latest[row["item"]] = row
+    done = [r for r in latest.values() if r.get("status") == "completed"]
+    failed = [r for r in latest.values() if r.get("status") == "failed"]
+    lat = sorted(r["latency"] for r in done if r.get("latency") is not None)
+    first_sub = min((r["submitted"] for r in latest.values() if r.get("submitted")), default=None)
+    completed_at = sorted(r["completed"] for r in done if r.get("completed"))
+    measured_tp = None
+    if len(completed_at) > 1 and first_sub is not None and completed_at[-1] > first_sub:
+        measured_tp = len(completed_at) / (completed_at[-1] - first_sub)
+    first_item = min(done, key=lambda r: r["submitted"], default=None)
+    predicted = mapping.get("predicted") or {}
+    per_task: dict[str, list[float]] = {}
+    for row in runtime:
+        if row.get("duration") is not None and row.get("status", "ok") == "ok":
+            per_task.setdefault(row["task"], []).append(float(row["duration"]))
+    exec_profile = (profile or {}).get("exec") or {}
+    task_rows = []
+    for t in app["tasks"]:
+        node = mapping["mapping"].get(t["name"])
+        durations = sorted(per_task.get(t["name"], []))
+        task_rows.append({
+            "task": t["name"], "node": node,
+            "predicted_s": (exec_profile.get(t["name"], {}).get(node) or {}).get("seconds"),
+            "measured_p50_s": durations[len(durations) // 2] if durations else None,
+            "runs": len(durations),
+        })
+    return {
+        "schema": "jupiter.report/v1",
+        "app": app["name"],
+        "algorithm": mapping.get("algorithm"),
+        "items_submitted": len(latest),
+        "items_completed": len(done),
+        "items_failed": len(failed),
+        "failures": [{"item": r["item"], "error": r.get("error")} for r in failed],
+        "predicted": {
+            "latency_s": predicted.get("latency_s"),
+            "period_s": predicted.get("period_s"),
+            "throughput_per_s": predicted.get("throughput_per_s"),
+            "bottleneck": predicted.get("bottleneck"),
+        },
+        "measured": {
+            "first_item_latency_s": first_item["latency"] if first_item else None,
+            "latency_p50_s": lat[len(lat) // 2] if lat else None,
+            "latency_mean_s": sum(lat) / len(lat) if lat else None,
+            "latency_max_s": lat[-1] if lat else None,
+            "throughput_per_s": measured_tp,
+        },
+        "first_result_s": completed_at[0] - started_at if completed_at and started_at else None,
+        "last_result_s": completed_at[-1] - started_at if completed_at and started_at else None,
+        "tasks": task_rows,
+    }
+
+
+def render_text(report: dict[str, Any], where: dict[str, str]) -> str:
+    p, m = report["predicted"], report["measured"]
+    lines = [
+        f"app {report['app']} mapped with {report['algorithm']}: "
+        f"{report['items_completed']}/{report['items_submitted']} items completed, "
+        f"{report['items_failed']} failed",
+        "",
+        table(["task", "node", "predicted s", "measured p50 s", "runs"],
+              [[r["task"], r["node"], r["predicted_s"], r["measured_p50_s"], r["runs"]]
+               for r in report["tasks"]]),
+        "",
+        table(["", "predicted", "measured"], [
+            ["single-item latency (s)", p["latency_s"], m["first_item_latency_s"]],
+            ["latency p50 over the stream (s)", None, m["latency_p50_s"]],
+            ["throughput (items/s)", p["throughput_per_s"], m["throughput_per_s"]],
+            ["period (s/item)", p["period_s"],
+             1 / m["throughput_per_s"] if m["throughput_per_s"] else None],
+        ]),
+        f"bottleneck (predicted): {p['bottleneck']}",
+    ]
+    if report.get("first_result_s") is not None:
+        lines.append(f"first result {report['first_result_s']:.1f} s and last result "
+                     f"{report['last_result_s']:.1f} s after deploy.yml started")
+    for f in report["failures"][:10]:
+        lines.append(f"FAILED item {f['item']}: {f['error']}")
+    lines.append("")
+    lines += [f"{k}: {v}" for k, v in where.items()]
+    return "\n".join(lines)
+
+
+def write_report(state_dir: Path, app: dict[str, Any], started_at: float | None) -> str:
+    """Build the report from what the deployment stored; write report.json + mapping.svg."""
+    mapping = json.loads((state_dir / "mapping.json").read_text(encoding="utf-8"))
+    profile_path = state_dir / "profile.json"
+    profile = json.loads(profile_path.read_text(encoding="utf-8")) if profile_path.is_file() \
+        else None
+    report = build_report(app, mapping, _jsonl(state_dir / "circe" / "items.jsonl"),
+                          _jsonl(state_dir / "circe" / "runtime.jsonl"),
+                          started_at=started_at, profile=profile)
+    picture = state_dir / "mapping.svg"
+    picture.write_text(render_svg(app, mapping["mapping"], mapping.get("home", "home")),
+                       encoding="utf-8")
+    where = {
+        "picture (DAG coloured by node)": str(picture),
+        "results": str(state_dir / "results"),
+        "runtime table": str(state_dir / "circe" / "runtime.csv"),
+        "logs": str(state_dir / "logs"),
+        "profile": str(profile_path),
+    }
+    report["picture"] = str(picture)
+    report["where"] = where
+    tmp = state_dir / "report.json.tmp"
+    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(state_dir / "report.json")
+    return render_text(report, where)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("report", help="print the deployment report (mapping, predicted vs "
+                       "measured), write report.json and the DAG picture")
+    p.add_argument("--state-dir", required=True, help="the deployment's state folder")
+    p.add_argument("--app-dir", required=True, help="the app folder")
+    p.add_argument("--started-at", type=float, help="unix time deploy.yml started")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from jupiter.app.loader import load_app
+
+    app = load_app(args.app_dir).to_dict()
+    print(write_report(Path(args.state_dir), app, args.started_at))
+    return 0
