@@ -1,0 +1,436 @@
+"""The WAVE cost model: what a task costs on a node and what an edge costs on a link.
+
+Everything the schedulers need is held in numpy arrays so that 1000 tasks on 100 nodes
+schedule in well under a second:
+
+* ``W[v, n]`` compute seconds of task ``v`` on node ``n``. From the profile's
+  ``exec[task][node].seconds`` where measured; otherwise the task's *base cost* divided by
+  the node's ``speed`` (1.0 = the reference). The base cost is the mean of the measured
+  seconds normalised to the reference speed (``seconds * speed``) over the nodes where
+  the task was measured, else ``default_seconds``.
+* an edge ``e = (u, v)`` carries ``edata[e, p]`` bytes when its parent ``u`` runs on node
+  ``p``: the parent's ``output_bytes`` on that node (mean of the measured nodes, else
+  ``default_output_bytes``). In ``split`` mode the parent's outputs are shared out one per
+  child, so each child edge carries ``output_bytes / len(children)``; in ``broadcast``
+  mode every child receives all of it.
+* moving an edge's data from node ``p`` to node ``q != p`` costs ``latency + bytes /
+  bandwidth`` (linear model) or Jupiter's DRUPE quadratic ``a*x^2 + b*x + c`` ms with
+  ``x`` in Kbit (``comm_model="quadratic"``). On the same node it costs nothing. A
+  crossing edge always pays the latency, even for an empty output: one request per item.
+
+The home node (where CIRCE injects inputs and collects results) enters the graph as two
+pseudo-tasks pinned to it with zero compute: ``source`` (its edges to the ingress tasks
+carry ``input_bytes``) and ``sink`` (every task whose children include ``home`` sends its
+output there). Transfers from home and back home are thus part of every schedule and of
+the predicted latency.
+
+``CostModel.from_matrices`` builds the same model from explicit cost tables (a
+homogeneous network where an edge's cost is its data), as used in the scheduling
+literature; tests and the benchmark use it.
+
+This module is pure: data in, data out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as MappingABC
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from jupiter.app.model import HOME, App
+from jupiter.errors import InvalidInput, Problem
+from jupiter.profile import Profile
+
+COMM_MODELS = ("linear", "quadratic")
+
+
+@dataclass
+class CostModel:
+    """Dense cost arrays for ``V`` vertices (tasks, then source/sink) on ``N`` nodes."""
+
+    tasks: list[str]  # real task names; vertex i < len(tasks) is tasks[i]
+    nodes: list[str]
+    W: np.ndarray  # [V, N] compute seconds
+    allowed: np.ndarray  # [V, N] bool: where each vertex may run
+    esrc: np.ndarray  # [E] parent vertex
+    edst: np.ndarray  # [E] child vertex
+    edata: np.ndarray  # [E, N] bytes sent, by the parent's node
+    lat: np.ndarray  # [N, N] seconds; 0 on the diagonal
+    inv_bw: np.ndarray  # [N, N] seconds per byte; 0 on the diagonal
+    quad: np.ndarray | None = None  # [3, N, N] (a, b, c) of time(ms) over Kbit, or None
+    home: int | None = None  # node index of home
+    source: int | None = None  # pseudo-task: home injects the inputs
+    sink: int | None = None  # pseudo-task: home collects the results
+    cpu_load: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] percent
+    mem_load: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] percent
+    pin: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [V] or -1
+
+    def __post_init__(self) -> None:
+        V, N = self.W.shape
+        if self.pin.size == 0:
+            self.pin = np.full(V, -1, dtype=np.int64)
+        if self.cpu_load.size == 0:
+            self.cpu_load = np.zeros(N)
+        if self.mem_load.size == 0:
+            self.mem_load = np.zeros(N)
+        self.pred: list[list[int]] = [[] for _ in range(V)]
+        self.succ: list[list[int]] = [[] for _ in range(V)]
+        for e, (u, v) in enumerate(zip(self.esrc.tolist(), self.edst.tolist(), strict=True)):
+            self.succ[u].append(e)
+            self.pred[v].append(e)
+        self.node_index = {n: i for i, n in enumerate(self.nodes)}
+        # mean compute over allowed nodes (HEFT's w-bar)
+        masked = np.where(self.allowed, self.W, np.nan)
+        with np.errstate(invalid="ignore"):
+            self.mean_w = np.nan_to_num(np.nanmean(masked, axis=1), nan=0.0)
+        self.mean_comm = self._mean_comm()
+        self.topo = self._topological_order()
+        self.topo_pos = [0] * V
+        for i, v in enumerate(self.topo):
+            self.topo_pos[v] = i
+        self.edst_list: list[int] = self.edst.tolist()
+
+    # ---- sizes ---------------------------------------------------------------------
+    @property
+    def V(self) -> int:
+        return int(self.W.shape[0])
+
+    @property
+    def N(self) -> int:
+        return int(self.W.shape[1])
+
+    @property
+    def T(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def E(self) -> int:
+        return int(self.esrc.size)
+
+    def vertex_name(self, v: int) -> str:
+        if v < self.T:
+            return self.tasks[v]
+        return "(home:source)" if v == self.source else "(home:sink)"
+
+    # ---- costs ---------------------------------------------------------------------
+    def comm_row(self, e: int, p: int) -> np.ndarray:
+        """Seconds to move edge ``e``'s data from node ``p`` to every node (0 at ``p``)."""
+        data = self.edata[e, p]
+        if self.quad is None:
+            return self.lat[p] + data * self.inv_bw[p]
+        x = data * 0.008  # bytes -> Kbit
+        a, b, c = self.quad[0, p], self.quad[1, p], self.quad[2, p]
+        return np.maximum(0.0, (a * x * x + b * x + c) / 1000.0)
+
+    def comm(self, e: int, p: int, q: int) -> float:
+        if p == q:
+            return 0.0
+        return float(self.comm_row(e, p)[q])
+
+    def occupancy_row(self, e: int, p: int) -> np.ndarray:
+        """Seconds edge ``e`` keeps each link ``p -> q`` busy (latency excluded: it overlaps)."""
+        data = self.edata[e, p]
+        if self.quad is None:
+            return data * self.inv_bw[p]
+        x = data * 0.008
+        return np.maximum(0.0, (self.quad[0, p] * x * x + self.quad[1, p] * x) / 1000.0)
+
+    def edge_costs(self, assign: np.ndarray) -> np.ndarray:
+        """[E] seconds each edge takes under the node assignment ``assign`` ([V])."""
+        pu, pv = assign[self.esrc], assign[self.edst]
+        data = self.edata[np.arange(self.E), pu]
+        if self.quad is None:
+            return self.lat[pu, pv] + data * self.inv_bw[pu, pv]
+        x = data * 0.008
+        q = self.quad[:, pu, pv]
+        return np.maximum(0.0, (q[0] * x * x + q[1] * x + q[2]) / 1000.0)
+
+    def edge_occupancy(self, assign: np.ndarray) -> np.ndarray:
+        """[E] seconds each edge keeps its link busy under ``assign`` (0 on one node)."""
+        pu, pv = assign[self.esrc], assign[self.edst]
+        data = self.edata[np.arange(self.E), pu]
+        if self.quad is None:
+            return data * self.inv_bw[pu, pv]
+        x = data * 0.008
+        q = self.quad[:, pu, pv]
+        return np.maximum(0.0, (q[0] * x * x + q[1] * x) / 1000.0)
+
+    def occupancy_col(self, e: int, q: int) -> np.ndarray:
+        """[N] link-busy seconds of edge ``e`` sent from each node ``p`` to node ``q``."""
+        data = self.edata[e]
+        if self.quad is None:
+            return data * self.inv_bw[:, q]
+        x = data * 0.008
+        return np.maximum(0.0, (self.quad[0, :, q] * x * x + self.quad[1, :, q] * x) / 1000.0)
+
+    def _mean_comm(self) -> np.ndarray:
+        """HEFT's c-bar: each edge's cost averaged over ordered pairs of distinct nodes."""
+        N, E = self.N, self.E
+        if N < 2 or E == 0:
+            return np.zeros(E)
+        pairs = N * (N - 1)
+        if self.quad is None:
+            mean_lat = self.lat.sum() / pairs
+            return mean_lat + self.edata @ self.inv_bw.sum(axis=1) / pairs
+        x = self.edata * 0.008
+        qa, qb, qc = (self.quad[i].sum(axis=1) for i in range(3))
+        ms = ((x * x) @ qa + x @ qb + qc.sum()) / pairs
+        return np.maximum(0.0, ms / 1000.0)
+
+    def _topological_order(self) -> list[int]:
+        indeg = [len(p) for p in self.pred]
+        ready = [v for v in range(self.V) if indeg[v] == 0]
+        order: list[int] = []
+        i = 0
+        while i < len(ready):
+            v = ready[i]
+            i += 1
+            order.append(v)
+            for e in self.succ[v]:
+                c = int(self.edst[e])
+                indeg[c] -= 1
+                if indeg[c] == 0:
+                    ready.append(c)
+        if len(order) != self.V:
+            stuck = [self.vertex_name(v) for v in range(self.V) if indeg[v] > 0]
+            raise InvalidInput(
+                [Problem("app", f"the task graph has a cycle through {', '.join(stuck[:5])}")],
+                "app",
+            )
+        return order
+
+    # ---- constructors --------------------------------------------------------------
+    @classmethod
+    def from_matrices(
+        cls,
+        tasks: Sequence[str],
+        nodes: Sequence[str],
+        W: np.ndarray | Sequence[Sequence[float]],
+        edges: Sequence[tuple[str, str, float]],
+        *,
+        link_scale: np.ndarray | None = None,
+    ) -> CostModel:
+        """A model from explicit tables, as in the scheduling literature.
+
+        ``W[i][n]`` is task ``tasks[i]``'s cost on node ``nodes[n]``; each edge
+        ``(parent, child, cost)`` costs ``cost`` between two distinct nodes (times
+        ``link_scale[p, q]`` when given) and 0 on the same node. No home node.
+        """
+        names = list(tasks)
+        index = {t: i for i, t in enumerate(names)}
+        Wa = np.asarray(W, dtype=float)
+        N = len(nodes)
+        if Wa.shape != (len(names), N):
+            raise ValueError(f"W must be {len(names)}x{N}, got {Wa.shape}")
+        esrc = np.array([index[u] for u, _, _ in edges], dtype=np.int64)
+        edst = np.array([index[v] for _, v, _ in edges], dtype=np.int64)
+        edata = np.repeat(np.array([c for _, _, c in edges], dtype=float)[:, None], N, axis=1)
+        inv_bw = np.ones((N, N)) - np.eye(N)
+        if link_scale is not None:
+            inv_bw = inv_bw * np.asarray(link_scale, dtype=float)
+        return cls(
+            tasks=names,
+            nodes=list(nodes),
+            W=Wa,
+            allowed=np.ones_like(Wa, dtype=bool),
+            esrc=esrc,
+            edst=edst,
+            edata=edata.reshape(len(edges), N),
+            lat=np.zeros((N, N)),
+            inv_bw=inv_bw,
+        )
+
+
+def _input_bytes_for(
+    input_bytes: float | MappingABC[str, float] | None, task: str, problems: list[Problem]
+) -> float:
+    if input_bytes is None:
+        return 0.0
+    value = input_bytes.get(task, 0.0) if isinstance(input_bytes, MappingABC) else input_bytes
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        problems.append(Problem("options", f"must be a number of bytes, got {value!r}",
+                                field="input_bytes"))
+        return 0.0
+    if value < 0:
+        problems.append(Problem("options", "must be >= 0", field="input_bytes"))
+        return 0.0
+    return value
+
+
+def build_cost_model(
+    app: App,
+    profile: Profile,
+    nodes: Sequence[str],
+    *,
+    home: str | None = HOME,
+    use_home: bool = False,
+    input_bytes: float | MappingABC[str, float] | None = 0.0,
+    comm_model: str = "linear",
+    default_seconds: float = 1.0,
+    default_output_bytes: float = 0.0,
+) -> CostModel:
+    """Build the cost model of ``app`` on ``nodes`` from a DRUPE ``profile``.
+
+    ``nodes`` are the candidate nodes; ``home`` (added when missing from ``nodes``) is
+    where inputs come from and results go to. Tasks run on every node but home, unless
+    ``use_home`` is true or a task's ``pin`` names it. Raises :class:`InvalidInput`
+    naming every missing or wrong profile field, unknown pin, or bad option.
+    """
+    problems: list[Problem] = []
+    if comm_model not in COMM_MODELS:
+        problems.append(Problem("options", f"must be one of {', '.join(COMM_MODELS)}, "
+                                f"got {comm_model!r}", field="comm_model"))
+    node_list = list(dict.fromkeys(nodes))
+    if home is not None and home not in node_list:
+        node_list.append(home)
+    if not node_list:
+        problems.append(Problem("options", "no nodes to schedule on", field="nodes"))
+    for n in node_list:
+        np_ = profile.nodes.get(n)
+        if np_ is None:
+            problems.append(Problem(
+                "profile", f"node {n!r} is not in the profile; profile it with DRUPE or "
+                "leave it out of the node list", field=f"nodes.{n}"))
+        elif not np_.speed > 0:
+            problems.append(Problem("profile", f"speed must be > 0, got {np_.speed!r}",
+                                    field=f"nodes.{n}.speed"))
+    known = [n for n in node_list if n in profile.nodes]  # the others are reported above
+    for s in known:
+        for d in known:
+            if s == d:
+                continue
+            lp = profile.link(s, d)
+            if lp is None:
+                problems.append(Problem(
+                    "profile", f"no link measured from {s!r} to {d!r}; wait for DRUPE to "
+                    "finish (profile 'complete': true) or leave a node out",
+                    field=f"links.{s}.{d}"))
+            elif comm_model == "quadratic" and not any(lp.quad_ms_kbit):
+                problems.append(Problem(
+                    "profile", "quadratic model requested but not measured (all zero); use "
+                    "comm_model 'linear'", field=f"links.{s}.{d}.quad_ms_kbit"))
+    names = [t.name for t in app.tasks]
+    task_index = {n: i for i, n in enumerate(names)}
+    workers = [i for i, n in enumerate(node_list) if n != home or use_home]
+    for t in app.tasks:
+        if t.pin is not None and t.pin not in node_list:
+            problems.append(Problem(
+                app.source or "app", f"task {t.name!r} is pinned to {t.pin!r}, which is not "
+                f"among the nodes ({', '.join(node_list)})", line=t.line,
+                field=f"tasks.{t.name}.pin"))
+        for c in t.children:
+            if c != HOME and c not in task_index:
+                problems.append(Problem(app.source or "app",
+                                        f"task {t.name!r} has unknown child {c!r}",
+                                        line=t.line, field=f"tasks.{t.name}.children"))
+    if node_list and not workers and any(t.pin is None for t in app.tasks):
+        problems.append(Problem("options", f"no node to run tasks on: only home {home!r} is "
+                                "listed and use_home is false", field="nodes"))
+    if not app.tasks:
+        problems.append(Problem(app.source or "app", "the app has no tasks", field="tasks"))
+    for label, value in (("default_seconds", default_seconds),
+                         ("default_output_bytes", default_output_bytes)):
+        if not isinstance(value, int | float) or value < 0:
+            problems.append(Problem("options", f"must be a number >= 0, got {value!r}",
+                                    field=label))
+    for t, per in profile.exec.items():
+        for n, ep in per.items():
+            if ep.seconds < 0 or ep.output_bytes < 0:
+                problems.append(Problem("profile", "seconds and output_bytes must be >= 0",
+                                        field=f"exec.{t}.{n}"))
+    ingress = app.ingress
+    in_bytes = {t: _input_bytes_for(input_bytes, t, problems) for t in ingress}
+    if problems:
+        raise InvalidInput(problems, "schedule input")
+
+    N = len(node_list)
+    T = len(names)
+    has_home = home is not None
+    V = T + (2 if has_home else 0)
+    speed = np.array([profile.nodes[n].speed for n in node_list], dtype=float)
+    pos = {n: i for i, n in enumerate(node_list)}
+    W = np.zeros((V, N))
+    out = np.zeros((T, N))
+    for i, t in enumerate(app.tasks):
+        per = profile.exec.get(t.name) or profile.exec.get(t.key) or {}
+        known = [(pos[n], ep) for n, ep in per.items() if n in pos]
+        measured_all = [(n, ep) for n, ep in per.items() if n in profile.nodes]
+        if measured_all:
+            base = float(np.mean([ep.seconds * profile.nodes[n].speed for n, ep in measured_all]))
+            base_out = float(np.mean([ep.output_bytes for _, ep in measured_all]))
+        else:
+            base, base_out = float(default_seconds), float(default_output_bytes)
+        W[i] = base / speed
+        out[i] = base_out
+        for j, ep in known:
+            W[i, j] = ep.seconds
+            out[i, j] = ep.output_bytes
+    allowed = np.zeros((V, N), dtype=bool)
+    allowed[:T, workers] = True
+    home_idx = pos[home] if has_home else None
+    pin = np.full(V, -1, dtype=np.int64)
+    for i, t in enumerate(app.tasks):
+        if t.pin is not None:
+            allowed[i] = False
+            allowed[i, pos[t.pin]] = True
+            pin[i] = pos[t.pin]
+    source = sink = None
+    esrc: list[int] = []
+    edst: list[int] = []
+    rows: list[np.ndarray] = []
+    if has_home:
+        source, sink = T, T + 1
+        allowed[source, home_idx] = True
+        allowed[sink, home_idx] = True
+        for t in ingress:
+            esrc.append(source)
+            edst.append(task_index[t])
+            rows.append(np.full(N, in_bytes[t]))
+    for i, t in enumerate(app.tasks):
+        share = out[i] / len(t.children) if t.mode == "split" and t.children else out[i]
+        for c in t.children:
+            if c == HOME:
+                if sink is None:
+                    continue
+                esrc.append(i)
+                edst.append(sink)
+            else:
+                esrc.append(i)
+                edst.append(task_index[c])
+            rows.append(share)
+    lat = np.zeros((N, N))
+    inv_bw = np.zeros((N, N))
+    quad = np.zeros((3, N, N)) if comm_model == "quadratic" else None
+    for a, s in enumerate(node_list):
+        for b, d in enumerate(node_list):
+            if a == b:
+                continue
+            lp = profile.links[s][d]
+            lat[a, b] = lp.latency_s
+            inv_bw[a, b] = 8.0 / lp.bandwidth_bps
+            if quad is not None:
+                quad[:, a, b] = lp.quad_ms_kbit
+    cpu = np.array([profile.nodes[n].cpu_percent for n in node_list], dtype=float)
+    mem = np.array([profile.nodes[n].mem_percent for n in node_list], dtype=float)
+    return CostModel(
+        tasks=names,
+        nodes=node_list,
+        W=W,
+        allowed=allowed,
+        esrc=np.array(esrc, dtype=np.int64),
+        edst=np.array(edst, dtype=np.int64),
+        edata=np.array(rows, dtype=float).reshape(len(rows), N),
+        lat=lat,
+        inv_bw=inv_bw,
+        quad=quad,
+        home=home_idx,
+        source=source,
+        sink=sink,
+        cpu_load=cpu,
+        mem_load=mem,
+        pin=pin,
+    )

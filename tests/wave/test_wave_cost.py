@@ -1,0 +1,125 @@
+"""The cost model built from a profile, checked by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from wave_helpers import make_app, make_profile
+
+from jupiter.errors import InvalidInput
+from jupiter.wave.cost import build_cost_model
+
+
+def _problems(exc: pytest.ExceptionInfo[InvalidInput]) -> list[tuple[str, str | None]]:
+    return [(p.file, p.field) for p in exc.value.problems]
+
+
+def test_compute_costs_measured_and_fallback_by_speed():
+    app = make_app({"a": ["b"], "b": ["home"], "c": ["home"]})
+    prof = make_profile({"home": 1.0, "fast": 2.0, "slow": 0.5},
+                        exec_={"a": {"fast": (1.0, 100), "slow": (5.0, 300)}})
+    cm = build_cost_model(app, prof, ["fast", "slow"], default_seconds=3.0)
+    assert cm.nodes == ["fast", "slow", "home"]
+    # measured values are used as they are
+    assert cm.W[0, 0] == 1.0 and cm.W[0, 1] == 5.0
+    # home was not measured: base = mean(seconds * speed) = mean(2.0, 2.5) = 2.25 at speed 1
+    assert cm.W[0, 2] == pytest.approx(2.25)
+    # b and c were never profiled: default_seconds / speed
+    assert cm.W[1].tolist() == pytest.approx([1.5, 6.0, 3.0])
+    # tasks run on workers only; home's source and sink are pinned to home
+    assert cm.allowed[:3].tolist() == [[True, True, False]] * 3
+    assert cm.allowed[cm.source].tolist() == [False, False, True]
+    assert cm.allowed[cm.sink].tolist() == [False, False, True]
+
+
+def test_edge_data_and_linear_transfer_costs():
+    app = make_app({"a": ["b", "c"], "b": ["home"], "c": ["home"]}, modes={"a": "split"})
+    prof = make_profile({"home": 1.0, "n1": 1.0, "n2": 1.0}, latency=0.01, bandwidth_bps=8e6,
+                        exec_={"a": {"n1": (1.0, 4000), "n2": (1.0, 4000)},
+                               "b": {"n1": (1.0, 1000), "n2": (1.0, 1000)}})
+    cm = build_cost_model(app, prof, ["n1", "n2"], input_bytes=2000)
+    edges = {(cm.vertex_name(int(u)), cm.vertex_name(int(v))): e
+             for e, (u, v) in enumerate(zip(cm.esrc, cm.edst, strict=True))}
+    n1, n2, home = (cm.node_index[n] for n in ("n1", "n2", "home"))
+    # split: a's 4000 bytes are shared between its two children
+    e_ab = edges[("a", "b")]
+    assert cm.edata[e_ab, n1] == 2000
+    # 8e6 bit/s = 1e6 byte/s: 10 ms + 2000 bytes -> 12 ms; nothing on the same node
+    assert cm.comm(e_ab, n1, n2) == pytest.approx(0.012)
+    assert cm.comm(e_ab, n1, n1) == 0.0
+    # home injects 2000 bytes into the ingress task
+    e_in = edges[("(home:source)", "a")]
+    assert cm.comm(e_in, home, n1) == pytest.approx(0.012)
+    # b's 1000 bytes (broadcast) back home: 11 ms
+    assert cm.comm(edges[("b", "(home:sink)")], n2, home) == pytest.approx(0.011)
+    # link occupancy leaves the latency out
+    assert cm.occupancy_row(e_ab, n1)[n2] == pytest.approx(0.002)
+
+
+def test_quadratic_model_uses_jupiter_coefficients():
+    app = make_app({"a": ["home"]})
+    # time(ms) = 0.001 x^2 + 0.5 x + 3, x in Kbit
+    prof = make_profile({"home": 1.0, "n1": 1.0}, quad=(0.001, 0.5, 3.0),
+                        exec_={"a": {"n1": (1.0, 12_500)}})  # 100 Kbit
+    cm = build_cost_model(app, prof, ["n1"], comm_model="quadratic")
+    e = next(e for e in range(cm.E) if cm.edst[e] == cm.sink)
+    expected_ms = 0.001 * 100**2 + 0.5 * 100 + 3.0
+    assert cm.comm(e, cm.node_index["n1"], cm.node_index["home"]) == pytest.approx(
+        expected_ms / 1000)
+
+
+def test_mean_communication_cost_is_over_distinct_pairs():
+    app = make_app({"a": ["b"], "b": ["home"]})
+    prof = make_profile({"home": 1.0, "n1": 1.0, "n2": 1.0},
+                        links={("n1", "n2"): (0.1, 8e6)},
+                        exec_={"a": {"n1": (1.0, 0), "n2": (1.0, 0)}})
+    cm = build_cost_model(app, prof, ["n1", "n2"])
+    e_ab = next(e for e in range(cm.E) if cm.esrc[e] == 0 and cm.edst[e] == 1)
+    # six ordered pairs: five links with 10 ms, one with 100 ms; no data
+    assert cm.mean_comm[e_ab] == pytest.approx((5 * 0.01 + 0.1) / 6)
+
+
+def test_pins_restrict_a_task_to_its_node_even_home():
+    app = make_app({"a": ["b"], "b": ["home"]}, pins={"a": "n2", "b": "home"})
+    prof = make_profile({"home": 1.0, "n1": 1.0, "n2": 1.0})
+    cm = build_cost_model(app, prof, ["n1", "n2"])
+    assert np.flatnonzero(cm.allowed[0]).tolist() == [cm.node_index["n2"]]
+    assert np.flatnonzero(cm.allowed[1]).tolist() == [cm.node_index["home"]]
+
+
+def test_missing_profile_data_is_named():
+    app = make_app({"a": ["home"]}, pins={"a": "nowhere"})
+    prof = make_profile({"home": 1.0, "n1": 1.0})
+    del prof.links["n1"]["home"]
+    with pytest.raises(InvalidInput) as exc:
+        build_cost_model(app, prof, ["n1", "ghost"])
+    found = _problems(exc)
+    assert ("profile", "nodes.ghost") in found
+    assert ("profile", "links.n1.home") in found
+    assert ("app", "tasks.a.pin") in found
+    assert "nowhere" in str(exc.value)
+
+
+def test_quadratic_without_coefficients_is_refused():
+    app = make_app({"a": ["home"]})
+    prof = make_profile({"home": 1.0, "n1": 1.0})
+    with pytest.raises(InvalidInput) as exc:
+        build_cost_model(app, prof, ["n1"], comm_model="quadratic")
+    assert ("profile", "links.n1.home.quad_ms_kbit") in _problems(exc)
+
+
+def test_only_home_and_no_use_home_is_refused():
+    app = make_app({"a": ["home"]})
+    prof = make_profile({"home": 1.0})
+    with pytest.raises(InvalidInput) as exc:
+        build_cost_model(app, prof, ["home"])
+    assert ("options", "nodes") in _problems(exc)
+    cm = build_cost_model(app, prof, ["home"], use_home=True)
+    assert cm.allowed[0].tolist() == [True]
+
+
+def test_cycle_is_reported():
+    app = make_app({"a": ["b"], "b": ["a", "home"]})
+    prof = make_profile({"home": 1.0, "n1": 1.0})
+    with pytest.raises(InvalidInput, match="cycle"):
+        build_cost_model(app, prof, ["n1"])
