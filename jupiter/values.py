@@ -231,14 +231,14 @@ def local_programs(values: dict[str, Any], component: str, jupiter_bin: str,
         w = values["wave"]
         return [_program("wave", w["node"], jupiter_bin, ["wave", "serve", "--config", config_path],
                          addr[w["node"]], w["port"])]
-    if component == "circe-tasks":
+    if component == "circe_tasks":
         return [
             _program(t["key"], t["node"], jupiter_bin,
                      ["circe", "task", "--config", config_path, "--task", t["key"]],
                      addr[t["node"]], t["port"])
             for t in values["circe"]["tasks"]
         ]
-    if component == "circe-home":
+    if component == "circe_home":
         h = values["circe"]["home"]
         return [_program("home", h["node"], jupiter_bin, ["circe", "home", "--config", config_path],
                          addr[h["node"]], h["port"])]

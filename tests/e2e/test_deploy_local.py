@@ -59,7 +59,7 @@ def _leftovers(deployment: str, state_dir: Path) -> list[str]:
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
                            check=True)
     found += [f"link {m}" for m in re.findall(r"^\d+: ([^:@]+)", links.stdout, re.M)
-              if m.startswith(f"jb-{deployment}")]
+              if m.startswith((f"jb-{deployment}", f"jv-{deployment}-"))]
     cg = Path("/sys/fs/cgroup/cpu/jupiter") / deployment
     if cg.exists():
         found.append(f"cgroup {cg}")
@@ -73,8 +73,10 @@ def _run_deploy_and_check(tmp_path: Path, app: str, mode_env: dict[str, str]) ->
     deployment = "e2e" + secrets.token_hex(3)
     state_root = tmp_path / "state"
     state_dir = state_root / deployment
+    # A subnet of its own, so a deployment of the default inventory may run beside the test.
+    subnet = f"10.79.{secrets.randbelow(250) + 1}.0/24"
     extra = {"jupiter_deployment": deployment, "jupiter_state_root": str(state_root),
-             "jupiter_app": app}
+             "jupiter_app": app, "testbed_subnet": subnet}
     env = _env(**mode_env)
     try:
         proc, deploy_s = _playbook("deploy.yml", extra, env=env)
