@@ -16,5 +16,5 @@ if [ -d charts ]; then
   for c in charts/*/; do helm lint --strict "$c"; done
 fi
 if compgen -G "images/*Dockerfile*" >/dev/null || compgen -G "images/*/Dockerfile" >/dev/null; then
-  echo "== hadolint"; find images -name 'Dockerfile*' -print0 | xargs -0 hadolint
+  echo "== hadolint"; find images -name Dockerfile -print0 | xargs -0 hadolint
 fi

@@ -80,6 +80,7 @@ def build_values(
     node_values = [
         {
             "name": n["name"],
+            "key": n["key"],
             "role": n["role"],
             "hostname": n.get("k8s_hostname") or n["name"],
             **({"address": addresses[n["name"]]} if local else {}),
@@ -87,7 +88,14 @@ def build_values(
         for n in nodes
     ]
 
-    # DRUPE: one agent per node, home on the home node.
+    namespace = inventory.get("namespace") or deployment
+    # DRUPE: one agent per node, home on the home node. On Kubernetes home publishes the
+    # profile into the ConfigMap the drupe chart creates (its Role allows only that name).
+    drupe_options = dict(options.get("drupe") or {})
+    if not local:
+        drupe_options["publish"] = {"kind": "configmap", "namespace": namespace,
+                                    "name": service_name(deployment, "drupe", "profile"),
+                                    "key": "profile.json"}
     drupe_endpoints = {
         "home": _endpoint(target, host(home, "drupe", "home"), DRUPE_HOME_PORT),
         "agents": {
@@ -106,7 +114,7 @@ def build_values(
             endpoints=drupe_endpoints,
             token_file=cfg_token,
             state_dir=cfg_state,
-            options=dict(options.get("drupe") or {}),
+            options=drupe_options,
         ),
     }
 
@@ -114,7 +122,7 @@ def build_values(
         "schema": SCHEMA,
         "deployment": deployment,
         "target": target,
-        "namespace": inventory.get("namespace") or deployment,
+        "namespace": namespace,
         "home": home,
         "nodes": node_values,
         "token_file": cfg_token,

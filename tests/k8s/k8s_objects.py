@@ -1,0 +1,84 @@
+"""API-shaped objects (as the Kubernetes API returns them) for the readiness tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NS = "jupiter"
+
+
+def deployment(name: str, *, replicas: int = 1, ready: int = 1, updated: int | None = None,
+               available: int | None = None, total: int | None = None, generation: int = 1,
+               observed: int = 1, labels: dict[str, str] | None = None,
+               conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    labels = labels or {"app.kubernetes.io/instance": "jupiter-circe", "jupiter.io/task": name}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS, "generation": generation,
+                     "labels": {"app.kubernetes.io/instance": labels[
+                         "app.kubernetes.io/instance"]}},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}}},
+        "status": {"observedGeneration": observed, "replicas": replicas if total is None else total,
+                   "updatedReplicas": ready if updated is None else updated,
+                   "readyReplicas": ready,
+                   "availableReplicas": ready if available is None else available,
+                   "conditions": conditions or []},
+    }
+
+
+def daemonset(name: str, *, desired: int = 1, ready: int = 1, expected: int | None = 1,
+              hostname: str | None = "edge1", generation: int = 1, observed: int = 1
+              ) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/instance": "jupiter-drupe", "jupiter.io/node": name}
+    annotations = {"jupiter.io/hostname": hostname} if hostname else {}
+    if expected is not None:
+        annotations["jupiter.io/expected-pods"] = str(expected)
+    return {
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": name, "namespace": NS, "generation": generation,
+                     "annotations": annotations,
+                     "labels": {"app.kubernetes.io/instance": "jupiter-drupe"}},
+        "spec": {"selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}}},
+        "status": {"observedGeneration": observed, "desiredNumberScheduled": desired,
+                   "updatedNumberScheduled": ready, "numberReady": ready,
+                   "numberAvailable": ready, "currentNumberScheduled": desired,
+                   "numberMisscheduled": 0},
+    }
+
+
+def pod(name: str, labels: dict[str, str], *, ready: bool = True, phase: str = "Running",
+        waiting: tuple[str, str] | None = None, restarts: int = 0,
+        last_exit: int | None = None, unschedulable: str | None = None,
+        started: bool = True) -> dict[str, Any]:
+    state: dict[str, Any] = {"running": {"startedAt": "2025-01-01T00:00:00Z"}}
+    if waiting:
+        state = {"waiting": {"reason": waiting[0], "message": waiting[1]}}
+    status: dict[str, Any] = {
+        "phase": phase,
+        "conditions": [{"type": "Ready", "status": "True" if ready else "False",
+                        "reason": None if ready else "ContainersNotReady"}],
+        "containerStatuses": [] if unschedulable else [{
+            "name": "task", "ready": ready, "restartCount": restarts, "started": started,
+            "state": state,
+            "lastState": {"terminated": {"exitCode": last_exit, "reason": "Error"}}
+            if last_exit is not None else {},
+        }],
+    }
+    if unschedulable:
+        status["phase"] = "Pending"
+        status["conditions"].append({"type": "PodScheduled", "status": "False",
+                                     "reason": "Unschedulable", "message": unschedulable})
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": NS, "labels": dict(labels)},
+            "status": status}
+
+
+def event(obj_kind: str, obj_name: str, reason: str, message: str, when: str,
+          type_: str = "Warning", count: int = 1, name: str | None = None) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name or f"{obj_name}.{reason}.{when}", "namespace": NS},
+            "involvedObject": {"kind": obj_kind, "name": obj_name, "namespace": NS},
+            "reason": reason, "message": message, "type": type_, "count": count,
+            "lastTimestamp": when}
