@@ -25,7 +25,7 @@ def server() -> Iterator[tuple[str, _Status]]:
     state = _Status()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        def do_GET(self) -> None:
             if self.headers.get("Authorization") != f"Bearer {state.token}":
                 self.send_response(401)
                 self.end_headers()
