@@ -1,0 +1,158 @@
+"""Execution profiler: each task's run time and output size on one node.
+
+:func:`profile_app` runs the tasks in topological order on ONE sample item, so each task gets
+realistic inputs: ingress tasks get the sample file, every other task gets what its parents
+produced for it (``broadcast``: every output to every child; ``split``: the i-th output in
+name order to the i-th child). Each task runs ``repeat`` times on fresh folders and the median
+is kept. The result is the ``exec`` part of a profile (``{task: {node: {seconds,
+output_bytes}}}``).
+
+:func:`scale_exec` is the cheap alternative: profile on one reference node, then estimate the
+other nodes by their benchmark speed (seconds x speed_ref / speed_node).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupiter.app.model import HOME, App, Task
+from jupiter.drupe.taskrun import TaskRunner, load_task
+from jupiter.errors import JupiterError
+from jupiter.profile import SCHEMA, ExecProfile, Profile
+
+
+@dataclass
+class TaskResult:
+    seconds: float  # median over the repeats, per item
+    runs: list[float] = field(default_factory=list)
+    output_bytes: int = 0
+    outputs: list[str] = field(default_factory=list)
+
+    def to_exec(self) -> ExecProfile:
+        return ExecProfile(seconds=self.seconds, output_bytes=self.output_bytes)
+
+
+def item_of(filename: str) -> str:
+    """Item id of a sample file: Jupiter's leading-digits prefix, else the name's stem."""
+    m = re.match(r"^(\d+)", filename)
+    return m.group(1) if m else Path(filename).stem
+
+
+def default_sample(app: App) -> Path:
+    """The first file (name order) of the app's ``sample_input`` folder."""
+    if not app.sample_input:
+        raise JupiterError(f"app {app.name!r} has no sample_input folder; pass --input FILE")
+    folder = Path(app.root) / app.sample_input
+    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    if not files:
+        raise JupiterError(f"app {app.name!r}: no sample file in {folder}; add one or pass "
+                           "--input FILE")
+    return files[0]
+
+
+def route(task: Task, outputs: dict[str, bytes]) -> dict[str, dict[str, bytes]]:
+    """Which outputs go to which child (Jupiter's FLAG: broadcast / split)."""
+    if task.mode == "broadcast":
+        return {c: dict(outputs) for c in task.children}
+    names = sorted(outputs)
+    return {c: {names[i]: outputs[names[i]]} for i, c in enumerate(task.children)
+            if i < len(names)}
+
+
+def _groups(task: Task, files: dict[str, bytes]) -> list[dict[str, bytes]]:
+    names = list(files)
+    k = max(1, task.num_inputs)
+    if len(names) % k:
+        raise JupiterError(f"task {task.name!r} takes {k} input(s) per run but its parents "
+                           f"produced {len(names)} file(s) for the sample item: "
+                           f"{', '.join(names)}")
+    return [{n: files[n] for n in names[i:i + k]} for i in range(0, len(names), k)]
+
+
+def profile_app(
+    app: App,
+    *,
+    sample: Path,
+    repeat: int = 3,
+    workdir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, TaskResult]:
+    """Run every task of ``app`` on ``sample`` here; ``{task: TaskResult}``."""
+    if repeat < 1:
+        raise JupiterError("exec profiler: --repeat must be >= 1")
+    data = sample.read_bytes()
+    item = item_of(sample.name)
+    inbox: dict[str, dict[str, bytes]] = {t: {sample.name: data} for t in app.ingress}
+    results: dict[str, TaskResult] = {}
+    with tempfile.TemporaryDirectory(prefix="drupe-exec-", dir=workdir) as tmp:
+        for name in app.topological_order():
+            task = app.task(name)
+            files = inbox.get(name) or {}
+            if not files:
+                raise JupiterError(f"task {name!r} got no input for the sample item from its "
+                                   f"parents {app.parents(name)}; do they write output files?")
+            runner: TaskRunner = load_task(Path(app.root) / task.script, name=name,
+                                           interface=task.interface, num_inputs=task.num_inputs,
+                                           args=task.args, workdir=Path(tmp))
+            runs: list[float] = []
+            outputs: dict[str, bytes] = {}
+            for _ in range(repeat):
+                outputs, total = {}, 0.0
+                for group in _groups(task, files):
+                    out, secs = runner.run(item, group)
+                    outputs.update(out)
+                    total += secs
+                runs.append(total)
+            res = TaskResult(seconds=statistics.median(runs), runs=runs,
+                             output_bytes=sum(len(v) for v in outputs.values()),
+                             outputs=sorted(outputs))
+            results[name] = res
+            if progress:
+                progress(f"{name}: {res.seconds * 1e3:.2f} ms (median of {repeat}), "
+                         f"{res.output_bytes} output bytes in {len(outputs)} file(s)")
+            for child, files_for_child in route(task, outputs).items():
+                if child != HOME:
+                    inbox.setdefault(child, {}).update(files_for_child)
+    return results
+
+
+def exec_document(per_node: dict[str, dict[str, ExecProfile]]) -> dict[str, Any]:
+    """A profile-shaped document holding only ``exec`` (``{node: {task: ExecProfile}}`` in)."""
+    exec_: dict[str, dict[str, ExecProfile]] = {}
+    for node, tasks in per_node.items():
+        for task, ep in tasks.items():
+            exec_.setdefault(task, {})[node] = ep
+    return Profile(exec=exec_, generated_at=time.time()).to_dict()
+
+
+def scale_exec(profile: Profile, ref: str, node: str, tasks: list[str] | None = None
+               ) -> dict[str, ExecProfile]:
+    """Estimate ``node``'s exec profile from ``ref``'s: seconds x speed[ref] / speed[node]."""
+    for n in (ref, node):
+        if n not in profile.nodes:
+            raise JupiterError(f"scale: node {n!r} has no resource profile (speed) yet; wait "
+                               "for DRUPE to profile it")
+    s_ref, s_node = profile.nodes[ref].speed, profile.nodes[node].speed
+    if s_ref <= 0 or s_node <= 0:
+        raise JupiterError(f"scale: speeds must be > 0 (ref {s_ref}, {node} {s_node})")
+    names = tasks if tasks is not None else sorted(profile.exec)
+    out: dict[str, ExecProfile] = {}
+    for t in names:
+        ep = profile.exec.get(t, {}).get(ref)
+        if ep is None:
+            raise JupiterError(f"scale: task {t!r} has no execution profile on reference node "
+                               f"{ref!r}; run `jupiter drupe exec --node {ref}` first")
+        out[t] = ExecProfile(seconds=ep.seconds * s_ref / s_node, output_bytes=ep.output_bytes)
+    return out
+
+
+def check_schema(doc: dict[str, Any]) -> None:
+    if doc.get("schema") != SCHEMA:
+        raise JupiterError(f"expected a {SCHEMA} document, got schema {doc.get('schema')!r}")
