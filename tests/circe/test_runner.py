@@ -1,0 +1,113 @@
+"""Loading task code once and running both interfaces."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jupiter.app.model import Task
+from jupiter.circe.runner import execute, load_task_code
+from jupiter.errors import JupiterError
+
+
+def script(root: Path, name: str, text: str) -> str:
+    (root / "scripts").mkdir(parents=True, exist_ok=True)
+    (root / "scripts" / name).write_text(textwrap.dedent(text))
+    return f"scripts/{name}"
+
+
+def legacy(root: Path, name: str, text: str, **kw: object) -> Task:
+    return Task(name=name, key=name.replace("_", "-"), script=script(root, f"{name}.py", text),
+                **kw)  # type: ignore[arg-type]
+
+
+def test_legacy_single_input_gets_a_name_and_may_import_siblings(tmp_path: Path) -> None:
+    script(tmp_path, "helper.py", "def shout(s):\n    return s.upper()\n")
+    t = legacy(tmp_path, "up", """
+        import os
+        from helper import shout
+
+        CALLS = []
+
+        def task(filename, pathin, pathout):
+            CALLS.append(filename)
+            assert isinstance(filename, str)
+            data = open(pathin + filename).read()
+            with open(os.path.join(pathout, filename.split('.')[0] + '_up.txt'), 'w') as f:
+                f.write(shout(data))
+        """)
+    code = load_task_code(t, tmp_path, tmp_path / "work")
+    assert code.run("3x", [("3x.txt", b"abc")]) == {"3x_up.txt": b"ABC"}
+    assert code.run("4x", [("4x.txt", b"de")]) == {"4x_up.txt": b"DE"}
+    again = load_task_code(t, tmp_path, tmp_path / "work")
+    assert again.func is code.func  # loaded once per process  # type: ignore[attr-defined]
+    assert list((tmp_path / "work").iterdir()) == []  # per-run folders are removed
+
+
+def test_legacy_list_input_returned_list_and_args(tmp_path: Path) -> None:
+    t = legacy(tmp_path, "fuse", """
+        import os
+
+        def task(files, pathin, pathout, sep):
+            assert isinstance(files, list)
+            joined = sep.join(open(os.path.join(pathin, f)).read() for f in files)
+            for name in ("keep.log", "scratch.tmp"):
+                with open(os.path.join(pathout, name), "w") as fh:
+                    fh.write(joined)
+            return [os.path.join(pathout, "keep.log")]
+        """, num_inputs=2, args=("+",))
+    code = load_task_code(t, tmp_path, tmp_path / "work")
+    assert code.run("1", [("a", b"A"), ("b", b"B")]) == {"keep.log": b"A+B"}
+
+
+def test_process_interface_and_output_checks(tmp_path: Path) -> None:
+    t = Task(name="p", key="p", interface="process", script=script(tmp_path, "p.py", """
+        def process(item, inputs):
+            if item == "bad-type":
+                return {"out": "text"}
+            if item == "bad-name":
+                return {"../escape": b"x"}
+            if item == "not-dict":
+                return [b"x"]
+            return {item + ".out": b"".join(inputs.values())}
+        """))
+    code = load_task_code(t, tmp_path, tmp_path / "work")
+    assert code.run("ok", [("a", b"1"), ("b", b"2")]) == {"ok.out": b"12"}
+    for item, msg in [("bad-type", "expected bytes"), ("not-dict", "expected dict"),
+                      ("bad-name", "path separator")]:
+        outcome = execute(code, item, [("a", b"1")], retries=0)
+        assert not outcome.ok and msg in (outcome.error or "")
+
+
+def test_execute_retries_then_records_the_error(tmp_path: Path) -> None:
+    t = Task(name="flaky", key="flaky", interface="process", script=script(tmp_path, "f.py", """
+        ATTEMPTS = {}
+
+        def process(item, inputs):
+            ATTEMPTS[item] = ATTEMPTS.get(item, 0) + 1
+            if item == "always" or ATTEMPTS[item] < 3:
+                raise RuntimeError(f"attempt {ATTEMPTS[item]}")
+            return {"x": b"done"}
+        """))
+    code = load_task_code(t, tmp_path, tmp_path / "work")
+    failures: list[tuple[int, str]] = []
+    ok = execute(code, "eventually", [], retries=2, on_failure=lambda a, e: failures.append(
+        (a, e)))
+    assert ok.ok and ok.attempts == 3 and len(failures) == 2
+    bad = execute(code, "always", [], retries=1)
+    assert not bad.ok and bad.attempts == 2
+    assert bad.error is not None and "RuntimeError: attempt 2 (f.py:" in bad.error
+
+
+def test_missing_script_or_entry_point_is_a_clear_error(tmp_path: Path) -> None:
+    t = Task(name="gone", key="gone", script="scripts/gone.py")
+    with pytest.raises(JupiterError, match=r"script 'scripts/gone\.py' not found"):
+        load_task_code(t, tmp_path, tmp_path / "work")
+    t = legacy(tmp_path, "noentry", "X = 1\n")
+    with pytest.raises(JupiterError, match=r"defines no task\(inputs, pathin, pathout\)"):
+        load_task_code(t, tmp_path, tmp_path / "work")
+    t = legacy(tmp_path, "broken", "import does_not_exist_anywhere\n")
+    with pytest.raises(JupiterError, match=r"importing .* failed: ModuleNotFoundError"):
+        load_task_code(t, tmp_path, tmp_path / "work")
