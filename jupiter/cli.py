@@ -19,19 +19,34 @@ COMMAND_MODULES = (
     "jupiter.app.commands",  # validate, import-nodes
     "jupiter.wave.commands",  # schedule, wave serve
     "jupiter.drupe.commands",  # drupe agent|home|exec
-    "jupiter.circe.commands",  # circe task|home, submit
-    "jupiter.local.commands",  # testbed up|down|status, status
+    "jupiter.circe.commands",  # circe task|home|reference, submit
+    "jupiter.local.commands",  # testbed up|down|status, local exec|programs, status
     "jupiter.report",  # report
 )
+# Which module owns each top-level command: a long-running component (one process per task
+# on a node with a small CPU share) then imports only its own area, not every area's.
+COMMAND_OWNERS = {
+    "validate": "jupiter.app.commands",
+    "import-nodes": "jupiter.app.commands",
+    "schedule": "jupiter.wave.commands",
+    "wave": "jupiter.wave.commands",
+    "drupe": "jupiter.drupe.commands",
+    "circe": "jupiter.circe.commands",
+    "submit": "jupiter.circe.commands",
+    "testbed": "jupiter.local.commands",
+    "local": "jupiter.local.commands",
+    "status": "jupiter.local.commands",
+    "report": "jupiter.report",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupiter", description="Dispersed-computing orchestrator (DRUPE, WAVE, CIRCE)."
     )
     parser.add_argument("--version", action="version", version=f"jupiter {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -43,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    owner = COMMAND_OWNERS.get(argv[0]) if argv else None
+    parser = build_parser((owner,) if owner else COMMAND_MODULES)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -76,6 +76,7 @@ OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "comm_model": (lambda v: v in ("linear", "quadratic"), "'linear' or 'quadratic'"),
     "default_seconds": (_nonneg, "a number >= 0"),
     "default_output_bytes": (_nonneg, "a number >= 0"),
+    "task_overhead_s": (_nonneg, "seconds >= 0 of dispatcher CPU per task run"),
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
     "distinct": (lambda v: isinstance(v, bool), "true or false"),
     "weights": (lambda v: isinstance(v, list | tuple) and len(v) == 3
@@ -91,7 +92,7 @@ OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "created_at": (_nonneg, "unix seconds"),
 }
 _COST_OPTIONS = ("home", "use_home", "input_bytes", "comm_model", "default_seconds",
-                 "default_output_bytes")
+                 "default_output_bytes", "task_overhead_s")
 
 
 def check_options(algorithm: str, options: MappingABC[str, Any], *,

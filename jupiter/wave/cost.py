@@ -272,6 +272,7 @@ def build_cost_model(
     comm_model: str = "linear",
     default_seconds: float = 1.0,
     default_output_bytes: float = 0.0,
+    task_overhead_s: float = 0.0,
 ) -> CostModel:
     """Build the cost model of ``app`` on ``nodes`` from a DRUPE ``profile``.
 
@@ -279,6 +280,8 @@ def build_cost_model(
     where inputs come from and results go to. Tasks run on every node but home, unless
     ``use_home`` is true or a task's ``pin`` names it. Raises :class:`InvalidInput`
     naming every missing or wrong profile field, unknown pin, or bad option.
+    ``task_overhead_s`` is the dispatcher's own CPU work per task run at reference speed
+    (CIRCE: receive, spool, join, push), added to every task and scaled by node speed.
     """
     problems: list[Problem] = []
     if comm_model not in COMM_MODELS:
@@ -333,7 +336,8 @@ def build_cost_model(
     if not app.tasks:
         problems.append(Problem(app.source or "app", "the app has no tasks", field="tasks"))
     for label, value in (("default_seconds", default_seconds),
-                         ("default_output_bytes", default_output_bytes)):
+                         ("default_output_bytes", default_output_bytes),
+                         ("task_overhead_s", task_overhead_s)):
         if not isinstance(value, int | float) or value < 0:
             problems.append(Problem("options", f"must be a number >= 0, got {value!r}",
                                     field=label))
@@ -369,6 +373,7 @@ def build_cost_model(
         for j, ep in known:
             W[i, j] = ep.seconds
             out[i, j] = ep.output_bytes
+        W[i] += task_overhead_s / speed
     allowed = np.zeros((V, N), dtype=bool)
     allowed[:T, workers] = True
     home_idx = pos[home] if has_home else None

@@ -123,3 +123,24 @@ def test_cycle_is_reported():
     prof = make_profile({"home": 1.0, "n1": 1.0})
     with pytest.raises(InvalidInput, match="cycle"):
         build_cost_model(app, prof, ["n1"])
+
+
+def test_task_overhead_is_added_to_every_task_and_scaled_by_speed() -> None:
+    from jupiter.app.model import App, Task
+    from jupiter.profile import ExecProfile, LinkProfile, NodeProfile, Profile
+    from jupiter.wave.cost import build_cost_model
+
+    app = App(name="one", tasks=(Task(name="t", key="t", script="t.py", children=("home",)),))
+    prof = Profile(
+        nodes={"home": NodeProfile(speed=1.0), "fast": NodeProfile(speed=2.0),
+               "slow": NodeProfile(speed=0.5)},
+        links={s: {d: LinkProfile(latency_s=0.0, bandwidth_bps=1e9) for d in ("home", "fast",
+               "slow") if d != s} for s in ("home", "fast", "slow")},
+        exec={"t": {"fast": ExecProfile(seconds=0.01, output_bytes=1),
+                    "slow": ExecProfile(seconds=0.04, output_bytes=1)}},
+        complete=True)
+    plain = build_cost_model(app, prof, ["fast", "slow"], home="home")
+    loaded = build_cost_model(app, prof, ["fast", "slow"], home="home", task_overhead_s=0.002)
+    fast, slow = plain.nodes.index("fast"), plain.nodes.index("slow")
+    assert loaded.W[0, fast] - plain.W[0, fast] == pytest.approx(0.001)
+    assert loaded.W[0, slow] - plain.W[0, slow] == pytest.approx(0.004)
