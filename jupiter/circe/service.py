@@ -108,7 +108,8 @@ class Service:
     async def serve(self, host: str, port: int,
                     on_listening: Callable[[], None] | None = None) -> None:
         """Listen, start up, run until asked to stop, shut down."""
-        runner = web.AppRunner(self.application(), access_log=None, handle_signals=False)
+        runner = web.AppRunner(self.application(), access_log=None, handle_signals=False,
+                                shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
         await site.start()

@@ -157,7 +157,7 @@ class Agent:
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.listen[0], self.listen[1])
         await site.start()

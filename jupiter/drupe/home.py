@@ -153,7 +153,7 @@ class Home:
             self.log.info("kept %d execution-profile entries from %s", n,
                           self.publisher.describe())
         await self._publish_now()
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.listen[0], self.listen[1]).start()
         self.log.info("listening on %s:%d; nodes %s; publishing to %s", self.listen[0],

@@ -476,6 +476,11 @@ def shutdown(
             procs.append(proc)
             with contextlib.suppress(psutil.Error):
                 procs.extend(proc.children(recursive=True))
+    # supervisord's own shutdown stops groups one after another, waiting for each; every
+    # program is a group of its own here, so signal them all at once first.
+    proxy.supervisor.stopAllProcesses(False)
+    programs = [proc for proc in procs if proc.pid != sup_pid]
+    psutil.wait_procs(programs, timeout=timeout)
     proxy.supervisor.shutdown()
     _, alive = psutil.wait_procs(procs, timeout=timeout)
     alive = [p for p in alive if _alive(p)]

@@ -316,5 +316,5 @@ def serve(config: dict[str, Any], listen: str | None = None) -> int:
         raise JupiterError(f"wave: bad config: {exc}") from exc
     log.info("wave: listening on %s:%d", host, port)
     web.run_app(app, host=host, port=port, print=None, access_log=None,
-                handle_signals=True)
+                handle_signals=True, shutdown_timeout=1.0)
     return 0
