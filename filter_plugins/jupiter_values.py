@@ -7,7 +7,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from jupiter.errors import JupiterError
-from jupiter.values import build_values, local_programs
+from jupiter.values import build_values, local_endpoints, local_programs
 
 
 def jupiter_values(
@@ -35,6 +35,14 @@ def jupiter_local_programs(values: dict[str, Any], component: str, jupiter_bin: 
         raise AnsibleFilterError(f"jupiter_local_programs: {exc}") from exc
 
 
+def jupiter_local_endpoints(values: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return local_endpoints(values)
+    except KeyError as exc:
+        raise AnsibleFilterError(f"jupiter_local_endpoints: missing {exc}") from exc
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"jupiter_values": jupiter_values, "jupiter_local_programs": jupiter_local_programs}
+        return {"jupiter_values": jupiter_values, "jupiter_local_programs": jupiter_local_programs,
+                "jupiter_local_endpoints": jupiter_local_endpoints}

@@ -264,3 +264,16 @@ def _program(name: str, node: str, jupiter_bin: str, args: list[str], address: s
         "ready_url": f"http://{listen}/ready",
         "autorestart": True,
     }
+
+
+def local_endpoints(values: dict[str, Any]) -> dict[str, Any]:
+    """The home URLs of a local deployment, for ``jupiter status`` (endpoints.json)."""
+    addr = {n["name"]: n.get("address") for n in values["nodes"]}
+    out: dict[str, Any] = {"schema": "jupiter.endpoints/v1", "token_file": values["token_file"]}
+    for component in ("drupe", "circe"):
+        if component in values:
+            home = values[component]["home"]
+            out[component] = {"home": f"http://{addr[home['node']]}:{home['port']}"}
+    if "wave" in values:
+        out["wave"] = {"home": f"http://{addr[values['wave']['node']]}:{values['wave']['port']}"}
+    return out

@@ -102,3 +102,15 @@ def test_bad_values_name_every_problem(app: dict[str, Any]) -> None:
     assert f"task {first!r} is mapped to unknown node 'nowhere'" in text
     assert f"task {app['tasks'][1]['name']!r} is not mapped" in text
     assert "no testbed address for node(s) w1, w2, w3" in text
+
+
+def test_local_endpoints_name_each_home(app: dict[str, Any]) -> None:
+    from jupiter.values import local_endpoints
+
+    addresses = {n: f"10.9.0.{i + 2}" for i, n in enumerate(NODES)}
+    v = build_values(_inventory(), app, _mapping(app), target="local", state_dir="/s",
+                     token_file="/s/token", addresses=addresses)
+    assert local_endpoints(v) == {
+        "schema": "jupiter.endpoints/v1", "token_file": "/s/token",
+        "drupe": {"home": "http://10.9.0.2:7700"}, "circe": {"home": "http://10.9.0.2:7800"},
+        "wave": {"home": "http://10.9.0.2:7710"}}
