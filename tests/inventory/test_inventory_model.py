@@ -65,7 +65,7 @@ def test_local_inventory_is_valid() -> None:
     assert inv.target == "local"
     assert inv.app == "network_monitoring_app"
     assert inv.deployment == "jupiter"
-    assert inv.home.name == "home"
+    assert inv.home.name == "hub"
     assert [w.name for w in inv.workers] == ["cloud1", "cloud2", "edge1", "edge2", "pi1"]
     assert inv.node("edge1").cpu_share == 0.5
     assert inv.node("pi1").uplink_mbit == 5
@@ -73,7 +73,7 @@ def test_local_inventory_is_valid() -> None:
     assert inv.link_mbit("cloud1", "pi1") == 2
     assert inv.link_mbit("pi1", "cloud1") == 2
     assert inv.link_mbit("edge1", "cloud2") == 20
-    assert inv.link_mbit("home", "edge2") == 10
+    assert inv.link_mbit("hub", "edge2") == 10
     assert inv.vars["jupiter_scheduler"] == "stream"
     assert inv.vars["jupiter_run_sample_input"] is True
     matrix = inv.link_matrix()

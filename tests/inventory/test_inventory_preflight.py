@@ -206,7 +206,7 @@ def test_embedded_local_inventory_passes(runs: dict[str, Run]) -> None:
     assert r.rc == 0, r.stdout
     m = r.models
     assert m["inventory"]["schema"] == "jupiter.inventory/v1"
-    assert m["inventory"]["home"] == "home"
+    assert m["inventory"]["home"] == "hub"
     assert m["inventory"]["link_mbit"]["cloud1"]["pi1"] == 2
     assert m["app"]["name"] == "network_monitoring_app"
     assert len(m["app"]["tasks"]) == 14
