@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Ansible module: wait until a release's Deployments/DaemonSets and pods are really ready."""
+"""Ansible module: wait until a release's Deployments/DaemonSets/Jobs and pods are really ready."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ DOCUMENTATION = r"""
 module: jupiter_k8s_wait
 short_description: Wait until a release's workloads are really ready
 description:
-  - Polls the Deployments and DaemonSets selected by I(selector) (default
-    C(app.kubernetes.io/instance=<release>)) and their pods until every desired replica is
-    updated, ready (pod condition Ready) and available, and every DaemonSet is scheduled
-    on the nodes it expects (logic in C(jupiter.k8s.readiness)).
+  - Polls the workloads of I(kinds) (Deployments and DaemonSets by default; Jobs when
+    asked) selected by I(selector) (default C(app.kubernetes.io/instance=<release>)) and
+    their pods until every desired replica is updated, ready (pod condition Ready) and
+    available, every DaemonSet is scheduled on the nodes it expects, and every Job
+    succeeded (logic in C(jupiter.k8s.readiness)).
   - On timeout, or on a state waiting cannot fix (invalid image name, rollout deadline
-    exceeded), fails naming each object that is not ready, why (unschedulable, image pull,
-    crash loop, failing readiness probe ...) and its last events.
+    exceeded, a Job failed - C(Failed) condition or more failed pods than its
+    backoffLimit), fails naming each object that is not ready, why (unschedulable, image
+    pull, crash loop, failing readiness probe, failed pod with its exit code ...), its last
+    events and, for Jobs, the last log lines of the container that failed or is running.
   - Skipped in check mode.
 options:
   release:
@@ -28,6 +31,21 @@ options:
   selector:
     description: Label selector; empty = app.kubernetes.io/instance=<release>.
     type: str
+  kinds:
+    description: Workload kinds to wait for.
+    type: list
+    elements: str
+    choices: [Deployment, DaemonSet, Job]
+    default: [Deployment, DaemonSet]
+  allow_none:
+    description: Succeed when no workload of I(kinds) matches (e.g. Jobs that finished and
+      were deleted after their ttlSecondsAfterFinished); else that is an error on timeout.
+    type: bool
+    default: false
+  log_lines:
+    description: Log lines shown per failing Job container in the error message.
+    type: int
+    default: 10
   timeout:
     description: Seconds to wait.
     type: int
@@ -51,6 +69,15 @@ EXAMPLES = r"""
     release: jupiter-circe
     namespace: jupiter
     timeout: 600
+
+- name: Wait for the DRUPE execution profiler Jobs
+  jupiter_k8s_wait:
+    release: jupiter-drupe
+    namespace: jupiter
+    selector: app.kubernetes.io/instance=jupiter-drupe,app.kubernetes.io/component=drupe-exec
+    kinds: [Job]
+    allow_none: true
+    timeout: 900
 """
 
 RETURN = r"""
@@ -70,6 +97,10 @@ def main() -> None:
             "release": {"type": "str", "required": True},
             "namespace": {"type": "str", "required": True},
             "selector": {"type": "str"},
+            "kinds": {"type": "list", "elements": "str", "default": ["Deployment", "DaemonSet"],
+                      "choices": ["Deployment", "DaemonSet", "Job"]},
+            "allow_none": {"type": "bool", "default": False},
+            "log_lines": {"type": "int", "default": 10},
             "timeout": {"type": "int", "default": 300},
             "interval": {"type": "float", "default": 2.0},
             "kubeconfig": {"type": "path"},
@@ -91,11 +122,14 @@ def main() -> None:
     try:
         api = cluster.Api(kubeconfig.api_client(access))
         result = cluster.wait_ready(api, p["namespace"], selector, timeout_s=p["timeout"],
-                                    interval_s=p["interval"], what=f"release {p['release']}")
+                                    interval_s=p["interval"], what=f"release {p['release']}",
+                                    kinds=p["kinds"], allow_none=p["allow_none"],
+                                    log_lines=p["log_lines"])
     except JupiterError as exc:
         module.fail_json(msg=str(exc), cluster=access.describe())
     module.exit_json(changed=False, ready=result.ready, cluster=access.describe(),
-                     msg=f"release {p['release']}: {result.progress()}")
+                     msg=f"release {p['release']}: {result.progress()}"
+                         + (" (none found)" if not result.workloads else ""))
 
 
 if __name__ == "__main__":

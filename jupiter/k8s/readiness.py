@@ -1,12 +1,16 @@
-"""Is a release really ready? Pure assessment of Deployments, DaemonSets and their pods.
+"""Is a release really ready? Pure assessment of Deployments, DaemonSets, Jobs and their pods.
 
 Inputs are Kubernetes API objects as JSON dicts (what the API returns). "Running" is not
 ready: a workload is ready when its controller observed the latest spec, every desired
 replica is updated, ready and available, and no old replica is left; a DaemonSet must
 also be scheduled on as many nodes as expected (annotation ``jupiter.io/expected-pods``:
 a DaemonSet pinned to a missing hostname has 0 desired pods, which is not "ready").
-A pod is ready when its ``Ready`` condition is True. For what is not ready, the reasons
-name the object and say why (unschedulable, image pull, crash loop, failing probe, ...).
+A pod is ready when its ``Ready`` condition is True. A Job (run to completion, e.g. the
+DRUPE execution profiler) is "ready" once it succeeded (``succeeded >= completions``); it
+has failed for good (fatal: waiting cannot fix it) when its ``Failed`` condition is True
+or ``failed > backoffLimit``. For what is not ready, the reasons name the object and say
+why (unschedulable, image pull, crash loop, failing probe, failed pod and exit code, ...);
+:attr:`NotReady.logs` names the (pod, container) pairs whose last log lines explain it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ EXPECTED = "jupiter.io/expected-pods"
 HOSTNAME = "jupiter.io/hostname"
 # Waiting reasons that will not resolve by waiting longer.
 FATAL_WAITING = {"InvalidImageName", "ErrImageNeverPull"}
+KINDS = ("Deployment", "DaemonSet", "Job")
 
 
 @dataclass
@@ -28,6 +33,8 @@ class NotReady:
     reasons: list[str] = field(default_factory=list)
     pods: list[str] = field(default_factory=list)  # names of the workload's not-ready pods
     fatal: bool = False
+    # (pod, container) whose log tail is worth showing (Jobs: the failed/current container)
+    logs: list[tuple[str, str]] = field(default_factory=list)
 
     def describe(self) -> str:
         return f"{self.kind} {self.name}: " + "; ".join(self.reasons)
@@ -101,8 +108,11 @@ def pod_ready(pod: dict[str, Any]) -> bool:
     return bool(cond and cond.get("status") == "True")
 
 
-def pod_reasons(pod: dict[str, Any]) -> tuple[list[str], bool]:
-    """Why a pod is not ready (most specific first), and whether that is fatal."""
+def pod_reasons(pod: dict[str, Any], *, probes: bool = True) -> tuple[list[str], bool]:
+    """Why a pod is not ready (most specific first), and whether that is fatal.
+
+    ``probes=False`` for pods run to completion (Jobs): a running container is progress,
+    not a failing readiness probe."""
     status = pod.get("status") or {}
     reasons: list[str] = []
     fatal = False
@@ -125,8 +135,13 @@ def pod_reasons(pod: dict[str, Any]) -> tuple[list[str], bool]:
             fatal = fatal or reason in FATAL_WAITING
         elif "terminated" in state:
             t = state["terminated"] or {}
+            if not probes and _int(t.get("exitCode")) == 0:
+                continue  # a finished init container of a Job
+            msg = (t.get("message") or "").strip()
             reasons.append(f"container {name} terminated: {t.get('reason', '?')} "
-                           f"(exit code {t.get('exitCode', '?')})")
+                           f"(exit code {t.get('exitCode', '?')})" + (f": {msg}" if msg else ""))
+        elif "running" in state and not probes:
+            reasons.append(f"container {name} running")
         elif "running" in state and not cs.get("ready"):
             if cs.get("started") is False:
                 reasons.append(f"container {name} running, startup probe (/healthz) not passed")
@@ -189,13 +204,74 @@ def _daemonset(obj: dict[str, Any]) -> list[str]:
     return reasons
 
 
+def _log_container(pod: dict[str, Any]) -> str | None:
+    """The container of a Job pod whose log explains its state: the first one that failed,
+    else the one running (an init container before the main one)."""
+    status = pod.get("status") or {}
+    statuses = list(status.get("initContainerStatuses") or []) + list(
+        status.get("containerStatuses") or [])
+    for cs in statuses:
+        t = (cs.get("state") or {}).get("terminated") or (cs.get("lastState") or {}).get(
+            "terminated")
+        if t and _int(t.get("exitCode")) != 0:
+            return cs.get("name")
+    for cs in statuses:
+        if "running" in (cs.get("state") or {}):
+            return cs.get("name")
+    return None
+
+
+def _job(obj: dict[str, Any], pods: list[dict[str, Any]]) -> NotReady | None:
+    """None when the Job succeeded; else why not (fatal once it failed for good)."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    name = _meta(obj).get("name", "?")
+    want = _int(spec.get("completions"), 1) or 1
+    succeeded, failed, active = (_int(status.get(k)) for k in ("succeeded", "failed", "active"))
+    complete = _condition(obj, "Complete")
+    if succeeded >= want or (complete and complete.get("status") == "True"):
+        return None
+    limit = _int(spec.get("backoffLimit"), 6)
+    nr = NotReady("Job", name)
+    failed_cond = _condition(obj, "Failed")
+    if failed_cond and failed_cond.get("status") == "True":
+        nr.fatal = True
+        nr.reasons.append(f"failed: {failed_cond.get('reason', '?')}: "
+                          f"{(failed_cond.get('message') or '').strip()}")
+    elif failed > limit:
+        nr.fatal = True
+        nr.reasons.append(f"failed: {failed} pod(s) failed, backoffLimit {limit}")
+    else:
+        nr.reasons.append(f"{succeeded}/{want} succeeded, {active} active, {failed} failed "
+                          f"(attempts allowed: {limit + 1})")
+    for p in sorted(pods_of(obj, pods), key=lambda p: _meta(p).get("name", "")):
+        phase = (p.get("status") or {}).get("phase")
+        if phase == "Succeeded":
+            continue
+        pod_name = _meta(p).get("name", "?")
+        why, pod_fatal = pod_reasons(p, probes=False)
+        nr.reasons.append(f"pod {pod_name} ({phase or 'Unknown'}): " + "; ".join(why))
+        nr.pods.append(pod_name)
+        nr.fatal = nr.fatal or pod_fatal
+        container = _log_container(p)
+        if container:
+            nr.logs.append((pod_name, container))
+    return nr
+
+
 def assess(workloads: Iterable[dict[str, Any]], pods: Iterable[dict[str, Any]]) -> Assessment:
-    """Assess Deployments and DaemonSets (other kinds are ignored) and their pods."""
+    """Assess Deployments, DaemonSets and Jobs (other kinds are ignored) and their pods."""
     pods = list(pods)
-    items = [w for w in workloads if w.get("kind") in ("Deployment", "DaemonSet")]
+    items = [w for w in workloads if w.get("kind") in KINDS]
     result = Assessment(workloads=len(items))
     for w in sorted(items, key=lambda o: (o["kind"], _meta(o).get("name", ""))):
         name = _meta(w).get("name", "?")
+        if w["kind"] == "Job":
+            job = _job(w, pods)
+            if job is None:
+                result.ready.append(f"Job {name}")
+            else:
+                result.not_ready.append(job)
+            continue
         reasons = _deployment(w) if w["kind"] == "Deployment" else _daemonset(w)
         fatal = False
         progressing = _condition(w, "Progressing")

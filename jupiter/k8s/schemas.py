@@ -140,6 +140,26 @@ def _common() -> dict[str, Any]:
     }
 
 
+def _exec_profiler() -> dict[str, Any]:
+    """drupe chart: the execution profiler Jobs (templates/exec-jobs.yaml)."""
+    return _strict(
+        {"enabled": {"type": "boolean",
+                     "description": "One execution profiler Job per profiled node."},
+         "nodes": {"type": "array", "items": _str(minLength=1), "uniqueItems": True,
+                   "description": "Inventory names of the nodes to profile; empty = all."},
+         "appDir": _str("The app folder inside the image.", pattern=r"^/"),
+         "input": _str("Sample file (path in the image); empty = the app's first sample."),
+         "repeat": _int(1, 100, "Runs per task; the median is kept."),
+         "onlyMissing": {"type": "boolean",
+                         "description": "Skip nodes whose tasks home's profile holds."},
+         "pollSeconds": _int(1, 300, "Poll interval while waiting for DRUPE home."),
+         "backoffLimit": _int(0, 10, "Retries of a failed profiler pod."),
+         "activeDeadlineSeconds": _int(1, description="Seconds a Job may run in all."),
+         "ttlSecondsAfterFinished": _int(0, description="Finished Jobs are deleted after "
+                                                        "this many seconds.")},
+        ["enabled"])
+
+
 def _component(chart: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(properties, resources schema) specific to one chart."""
     config = {"type": "object", "description": f"jupiter.{chart}.config.build_config output."}
@@ -148,7 +168,8 @@ def _component(chart: str) -> tuple[dict[str, Any], dict[str, Any]]:
         section = _open({"home": {"$ref": "#/definitions/homeRef"},
                          "agent_port": {"$ref": "#/definitions/port"}, "config": config},
                         ["home", "agent_port", "config"], "values.drupe of build_values.")
-        return {"drupe": section}, _strict({"home": res, "agent": res}, ["home", "agent"])
+        return ({"drupe": section, "execProfiler": _exec_profiler()},
+                _strict({"home": res, "agent": res, "exec": res}, ["home", "agent"]))
     if chart == "wave":
         section = _open({"node": _str(minLength=1), "port": {"$ref": "#/definitions/port"},
                          "config": config}, ["node", "port", "config"],
@@ -175,7 +196,7 @@ def schema(chart: str) -> dict[str, Any]:
     extra, resources = _component(chart)
     props.update(extra)
     props["resources"] = resources
-    required = ["deployment", "home", "nodes", "image", "token", *extra]
+    required = ["deployment", "home", "nodes", "image", "token", chart]
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": f"Values of the Jupiter {chart} chart",

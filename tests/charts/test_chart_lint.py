@@ -143,3 +143,19 @@ def test_deployment_values_make_drupe_publish_into_the_configmap(diamond: dict) 
     assert diamond["drupe"]["config"]["publish"] == {
         "kind": "configmap", "name": "jupiter-drupe-profile", "namespace": diamond["namespace"],
         "key": "profile.json"}
+
+
+def test_exec_profiler_on_an_unknown_node_fails_naming_it(diamond: dict) -> None:
+    vals = values_for(diamond, "drupe", execProfiler={"enabled": True, "nodes": ["nowhere"]})
+    err = template_error("drupe", vals)
+    assert 'values.execProfiler.nodes: "nowhere" is not in values.nodes (known: home, ' in err
+
+
+def test_exec_profiler_values_are_strict(diamond: dict) -> None:
+    vals = values_for(diamond, "drupe", execProfiler={"enabled": True, "parallel": 2})
+    err = template_error("drupe", vals)
+    assert "parallel" in err and "additional" in err.lower()
+    vals = values_for(diamond, "drupe", execProfiler={"enabled": True, "appDir": "app"})
+    assert "/execProfiler/appDir" in template_error("drupe", vals)
+    vals = values_for(diamond, "drupe", execProfiler={"enabled": True, "repeat": 0})
+    assert "/execProfiler/repeat" in template_error("drupe", vals)

@@ -8,6 +8,7 @@ and whose Kubernetes hostnames differ from the node names.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -151,10 +152,13 @@ def test_recommended_labels_on_every_object_and_pod(rendered: dict) -> None:
             assert "app.kubernetes.io/version" not in selector  # selectors are immutable
 
 
+POD_KINDS = ("Deployment", "DaemonSet", "Job", "Pod")
+
+
 def test_security_context_of_every_pod(rendered: dict) -> None:
     pods = [o for o in _all_objects(rendered, "network_monitoring_app")
-            if o["kind"] in ("Deployment", "DaemonSet", "Pod")]
-    assert pods
+            if o["kind"] in POD_KINDS]
+    assert pods and any(o["kind"] == "Job" for o in pods)
     for obj in pods:
         spec = pod_spec(obj)
         where = f"{obj['kind']} {obj['metadata']['name']}"
@@ -163,7 +167,7 @@ def test_security_context_of_every_pod(rendered: dict) -> None:
         assert psc["fsGroup"] == 10001 and psc["seccompProfile"]["type"] == "RuntimeDefault"
         assert not spec.get("hostNetwork") and not spec.get("hostPID"), where
         assert all("hostPath" not in v for v in spec.get("volumes", [])), where
-        for c in spec["containers"]:
+        for c in spec.get("initContainers", []) + spec["containers"]:
             sc = c["securityContext"]
             assert sc["readOnlyRootFilesystem"] is True, where
             assert sc["allowPrivilegeEscalation"] is False, where
@@ -175,7 +179,7 @@ def test_only_drupe_home_gets_a_service_account_token(rendered: dict) -> None:
     values = rendered["diamond"]["values"]
     home = service_name(values["deployment"], "drupe", "home")
     for obj in _all_objects(rendered, "diamond"):
-        if obj["kind"] not in ("Deployment", "DaemonSet", "Pod"):
+        if obj["kind"] not in POD_KINDS:
             continue
         spec = pod_spec(obj)
         if obj["kind"] == "Deployment" and obj["metadata"]["name"] == home:
@@ -215,8 +219,9 @@ def test_probes_on_real_readiness(rendered: dict) -> None:
 def test_requests_and_limits_everywhere_with_per_task_overrides(rendered: dict) -> None:
     values, objects = rendered["diamond"]["values"], rendered["diamond"]["circe"]
     for obj in _all_objects(rendered, "diamond"):
-        if obj["kind"] in ("Deployment", "DaemonSet", "Pod"):
-            for c in pod_spec(obj)["containers"]:
+        if obj["kind"] in POD_KINDS:
+            spec = pod_spec(obj)
+            for c in spec.get("initContainers", []) + spec["containers"]:
                 assert {"cpu", "memory"} <= c["resources"]["requests"].keys()
                 assert {"cpu", "memory"} <= c["resources"]["limits"].keys()
     task = next(t for t in values["circe"]["tasks"] if t["name"] == "count_words")
@@ -346,3 +351,106 @@ def test_helm_test_pod_checks_every_service(rendered: dict, component: str) -> N
     services = by_kind(objects, "Service")
     assert sorted(urlsplit(u).hostname for u in urls) == sorted(services)
     assert test["spec"]["restartPolicy"] == "Never"
+
+
+# ---- the execution profiler Jobs (charts/drupe/templates/exec-jobs.yaml) -----------------
+
+EXEC_JOB = re.compile(r"^(?P<prefix>.+-drupe-exec-(?P<key>[a-z0-9-]+))-(?P<hash>[0-9a-f]{8})$")
+
+
+def _exec_jobs(objects: list[dict]) -> dict[str, dict]:
+    """{node key: Job} of a drupe render."""
+    out = {}
+    for name, obj in by_kind(objects, "Job").items():
+        m = EXEC_JOB.match(name)
+        assert m, f"Job {name} does not follow <deployment>-drupe-exec-<node key>-<hash>"
+        out[m["key"]] = obj
+    return out
+
+
+@pytest.mark.parametrize("app", ("diamond", "generated-100"))
+def test_one_exec_job_per_node_pinned_to_its_hostname(rendered: dict, app: str) -> None:
+    values = rendered[app]["values"]
+    jobs = _exec_jobs(rendered[app]["drupe"])
+    assert set(jobs) == {n["key"] for n in values["nodes"]}
+    for node in values["nodes"]:
+        job = jobs[node["key"]]
+        assert job["metadata"]["name"].startswith(
+            service_name(values["deployment"], "drupe", f"exec-{node['key']}-"))
+        labels = job["metadata"]["labels"]
+        assert labels["app.kubernetes.io/component"] == "drupe-exec"
+        assert job["spec"]["template"]["metadata"]["labels"]["jupiter.io/node"] == node["key"]
+        assert job["metadata"]["annotations"]["jupiter.io/node-name"] == node["name"]
+        spec = pod_spec(job)
+        assert spec["nodeSelector"] == {"kubernetes.io/hostname": node["hostname"]}
+        assert spec["restartPolicy"] == "Never"
+        assert spec["automountServiceAccountToken"] is False
+        (container,) = spec["containers"]
+        assert container["image"] == "registry.example.org/jupiter/jupiter-app-test:0.1.0"
+        assert container["args"] == [
+            "drupe", "exec", "--app", "/app", "--node", node["name"],
+            "--config", "/etc/jupiter/config.json", "--post",
+            "--out", f"/var/lib/jupiter/exec/{node['name']}.json", "--repeat", "3",
+            "--only-missing"]
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        assert mounts["/var/run/jupiter"]["readOnly"] and mounts["/etc/jupiter"]["readOnly"]
+        assert {"/var/lib/jupiter", "/tmp"} <= mounts.keys()
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["token"]["secret"]["secretName"] == f"{values['deployment']}-token"
+        assert volumes["config"]["configMap"]["name"] == f"{values['deployment']}-drupe-config"
+        assert "emptyDir" in volumes["state"] and "emptyDir" in volumes["tmp"]
+        (init,) = spec["initContainers"]
+        assert init["command"] == ["python", "-c"]
+        assert init["args"][1:] == ["/etc/jupiter/config.json", "3"]
+        js = job["spec"]
+        assert js["backoffLimit"] == 1 and js["activeDeadlineSeconds"] == 3600
+        assert js["ttlSecondsAfterFinished"] == 3600
+        assert "selector" not in js  # generated by the API server
+        assert "helm.sh/hook" not in (job["metadata"].get("annotations") or {})
+
+
+def test_exec_job_names_change_exactly_when_the_job_changes(rendered: dict) -> None:
+    values = rendered["diamond"]["values"]
+    before = set(by_kind(rendered["diamond"]["drupe"], "Job"))
+    assert set(by_kind(template("drupe", values_for(values, "drupe")), "Job")) == before
+    image = {**values_for(values, "drupe")["image"], "tag": "0.2.0"}
+    after_image = set(by_kind(template("drupe", values_for(values, "drupe", image=image)),
+                              "Job"))
+    config = values_for(values, "drupe")
+    config["drupe"]["config"]["min_samples"] = 12
+    after_config = set(by_kind(template("drupe", config), "Job"))
+    for after in (after_image, after_config):
+        assert not before & after and len(after) == len(before)
+        assert {EXEC_JOB.match(n)["prefix"] for n in after} == \
+            {EXEC_JOB.match(n)["prefix"] for n in before}
+    # the profile ConfigMap's live data is not part of any Job: no new Jobs for it
+    unrelated = values_for(values, "drupe", networkPolicy={"enabled": False})
+    assert set(by_kind(template("drupe", unrelated), "Job")) == before
+
+
+def test_exec_profiler_options(rendered: dict) -> None:
+    values = rendered["diamond"]["values"]
+    vals = values_for(values, "drupe", execProfiler={
+        "enabled": True, "nodes": ["edge_1"], "repeat": 5, "onlyMissing": False,
+        "input": "/app/sample_input/1.txt", "backoffLimit": 0, "pollSeconds": 1,
+        "activeDeadlineSeconds": 600, "ttlSecondsAfterFinished": 60},
+        resources={"exec": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                            "limits": {"cpu": "1", "memory": "1Gi"}}})
+    objects = template("drupe", vals)
+    jobs = _exec_jobs(objects)
+    edge = next(n for n in values["nodes"] if n["name"] == "edge_1")
+    assert set(jobs) == {edge["key"]}
+    job = jobs[edge["key"]]
+    spec = pod_spec(job)
+    args = spec["containers"][0]["args"]
+    assert "--only-missing" not in args
+    assert args[args.index("--repeat") + 1] == "5"
+    assert args[-2:] == ["--input", "/app/sample_input/1.txt"]
+    assert spec["initContainers"][0]["args"][-1] == "1"
+    assert spec["containers"][0]["resources"] == {
+        "requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    assert (job["spec"]["backoffLimit"], job["spec"]["activeDeadlineSeconds"],
+            job["spec"]["ttlSecondsAfterFinished"]) == (0, 600, 60)
+    assert not validate_all(objects, ["1.29", kube_versions()[-1]])
+    off = values_for(values, "drupe", execProfiler={"enabled": False})
+    assert not by_kind(template("drupe", off), "Job")

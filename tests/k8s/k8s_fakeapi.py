@@ -1,12 +1,12 @@
 """A small in-memory Kubernetes API over real HTTP, for tests without a cluster.
 
 It serves what the bundle's code paths use - discovery, namespaces, Secrets (Helm's
-release storage and lookups), ConfigMaps, Pods, Events, Deployments, DaemonSets - with
-equality label selectors and field selectors, so the real clients (helm, the kubernetes
-Python client, pyhelm3) talk to it unchanged. It is NOT Kubernetes: no controllers, no
-scheduling, no validation. Tests change object state through :meth:`FakeKube.put` or the
-``on_list`` hooks (called on every list of a resource: state changes are driven by the
-number of polls, never by time).
+release storage and lookups), ConfigMaps, Pods (and their logs, from :attr:`FakeKube.logs`),
+Events, Deployments, DaemonSets, Jobs - with equality label selectors and field selectors,
+so the real clients (helm, the kubernetes Python client, pyhelm3) talk to it unchanged. It
+is NOT Kubernetes: no controllers, no scheduling, no validation. Tests change object state
+through :meth:`FakeKube.put` or the ``on_list`` hooks (called on every list of a resource:
+state changes are driven by the number of polls, never by time).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ GROUPS = {
     "rbac.authorization.k8s.io/v1": {"roles": ("Role", True),
                                      "rolebindings": ("RoleBinding", True)},
     "networking.k8s.io/v1": {"networkpolicies": ("NetworkPolicy", True)},
+    "batch/v1": {"jobs": ("Job", True)},
 }
 APPS = GROUPS["apps/v1"]
 KINDS = {k: p for table in (CORE, *GROUPS.values()) for p, (k, _) in table.items()}
@@ -153,6 +154,7 @@ class FakeKube:
         self.on_list: dict[str, Callable[[FakeKube], None]] = {}
         self.on_get: dict[str, Callable[[FakeKube, str, str], None]] = {}  # plural -> (ns, name)
         self.terminate_after_gets = 1  # a deleted namespace disappears after this many GETs
+        self.logs: dict[tuple[str, str, str], str] = {}  # (namespace, pod, container) -> text
         self._terminating: dict[str, int] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -274,6 +276,12 @@ class FakeKube:
         if plural not in table:
             return _status(404, "NotFound", f"unknown resource {plural}")
         kind = table[plural][0]
+        if plural == "pods" and name and rest[2:] == ["log"] and request.method == "GET":
+            text = self.logs.get((ns, name, request.query.get("container", "")))
+            if text is None:
+                return _status(404, "NotFound", f"no log of pod {name!r}")
+            tail = int(request.query.get("tailLines", 0) or 0)
+            return web.Response(text="".join(text.splitlines(True)[-tail:] if tail else text))
         body: dict[str, Any] | None = None
         if request.method in ("POST", "PUT"):
             raw = await request.read()
@@ -362,7 +370,7 @@ class FakeKube:
                 self._terminating[name] = self.terminate_after_gets
             else:
                 del self.objects[(plural, ns, name)]
-            if plural in ("deployments", "daemonsets"):  # garbage collection of their pods
+            if plural in ("deployments", "daemonsets", "jobs"):  # garbage collection of pods
                 selector = (obj.get("spec") or {}).get("selector", {}).get("matchLabels") or {}
                 for key in [k for k, o in self.objects.items() if k[0] == "pods" and k[1] == ns
                             and selector and selector.items()

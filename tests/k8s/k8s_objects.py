@@ -82,3 +82,45 @@ def event(obj_kind: str, obj_name: str, reason: str, message: str, when: str,
             "involvedObject": {"kind": obj_kind, "name": obj_name, "namespace": NS},
             "reason": reason, "message": message, "type": type_, "count": count,
             "lastTimestamp": when}
+
+
+def job(name: str, *, succeeded: int = 0, failed: int = 0, active: int = 0,
+        backoff_limit: int = 1, condition: tuple[str, str, str] | None = None
+        ) -> dict[str, Any]:
+    """A Job as the API returns it (selector defaulted to the controller uid);
+    ``condition``: (type, reason, message) of a True condition (Complete / Failed)."""
+    uid = {"batch.kubernetes.io/controller-uid": f"uid-{name}"}
+    status: dict[str, Any] = {"succeeded": succeeded, "failed": failed, "active": active}
+    if condition:
+        status["conditions"] = [{"type": condition[0], "status": "True",
+                                 "reason": condition[1], "message": condition[2]}]
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": NS,
+                     "labels": {"app.kubernetes.io/instance": "jupiter-drupe",
+                                "app.kubernetes.io/component": "drupe-exec"}},
+        "spec": {"backoffLimit": backoff_limit, "completions": 1,
+                 "selector": {"matchLabels": uid},
+                 "template": {"metadata": {"labels": uid}}},
+        "status": status,
+    }
+
+
+def job_pod(name: str, job_name: str, *, phase: str = "Running",
+            init: dict[str, Any] | None = None, main: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+    """A pod of Job ``job_name``: ``init`` / ``main`` are the container states of its
+    init container wait-home and its container exec (e.g. {"running": {}})."""
+    labels = {"app.kubernetes.io/instance": "jupiter-drupe",
+              "app.kubernetes.io/component": "drupe-exec",
+              "batch.kubernetes.io/controller-uid": f"uid-{job_name}"}
+    status: dict[str, Any] = {"phase": phase, "conditions": [
+        {"type": "Ready", "status": "False", "reason": "PodCompleted"}]}
+    if init is not None:
+        status["initContainerStatuses"] = [{"name": "wait-home", "ready": False,
+                                            "restartCount": 0, "state": init}]
+    if main is not None:
+        status["containerStatuses"] = [{"name": "exec", "ready": False, "restartCount": 0,
+                                        "state": main}]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": NS, "labels": labels}, "status": status}

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from k8s_fakeapi import FakeKube
-from k8s_objects import NS, daemonset, deployment, event, pod
+from k8s_objects import NS, daemonset, deployment, event, job, job_pod, pod
 
+from jupiter.errors import JupiterError
 from jupiter.k8s import cluster, kubeconfig
 
 TASK = {"app.kubernetes.io/instance": "jupiter-circe", "jupiter.io/task": "tokenize"}
@@ -162,6 +163,84 @@ def test_no_workloads_at_all(api: cluster.Api) -> None:
         cluster.wait_ready(api, NS, SELECTOR, timeout_s=3, now=clock.now, sleep=clock.sleep)
 
 
+# ---- Jobs -----------------------------------------------------------------------------
+
+JOBS = "app.kubernetes.io/instance=jupiter-drupe,app.kubernetes.io/component=drupe-exec"
+DONE = {"terminated": {"exitCode": 0, "reason": "Completed"}}
+
+
+def test_wait_for_jobs_until_they_succeed(api: cluster.Api, fake_kube: FakeKube) -> None:
+    fake_kube.put(job("exec-a", active=1))
+    fake_kube.put(job("exec-b", succeeded=1))
+    fake_kube.put(deployment("home", ready=0))  # another kind: not waited for here
+    fake_kube.put(job_pod("exec-a-1", "exec-a", init={"running": {}}))
+    polls = {"n": 0}
+
+    def job_controller(fake: FakeKube) -> None:  # exec-a succeeds on the third poll
+        polls["n"] += 1
+        if polls["n"] == 3:
+            fake.put(job("exec-a", succeeded=1))
+
+    fake_kube.on_list["jobs"] = job_controller
+    clock = Clock()
+    result = cluster.wait_ready(api, NS, JOBS, kinds=["Job"], timeout_s=60, now=clock.now,
+                                sleep=clock.sleep)
+    assert result.ready == ["Job exec-a", "Job exec-b"] and polls["n"] == 3
+    assert not any("/deployments" in r for r in fake_kube.requests)
+
+
+def test_failed_job_fails_at_once_with_the_pods_last_log_lines(api: cluster.Api,
+                                                               fake_kube: FakeKube) -> None:
+    fake_kube.put(job("exec-a", failed=1, backoff_limit=0, condition=(
+        "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")))
+    fake_kube.put(job_pod("exec-a-1", "exec-a", phase="Failed", init=DONE, main={
+        "terminated": {"exitCode": 1, "reason": "Error"}}))
+    fake_kube.logs[(NS, "exec-a-1", "exec")] = "".join(
+        f"line {i}\n" for i in range(30)) + "jupiter: error: task 'tokenize' raised KeyError\n"
+    fake_kube.put(event("Pod", "exec-a-1", "BackOff", "back-off restarting",
+                        "2025-01-01T00:00:01Z"))
+    clock = Clock()
+    with pytest.raises(cluster.NotReadyError) as err:
+        cluster.wait_ready(api, NS, JOBS, kinds=["Job"], timeout_s=600, what="DRUPE exec",
+                           log_lines=3, now=clock.now, sleep=clock.sleep)
+    text = str(err.value)
+    assert clock.slept == []
+    assert "DRUPE exec in namespace jupiter cannot become ready" in text
+    assert "Job exec-a: failed: BackoffLimitExceeded" in text
+    assert "pod exec-a-1 (Failed): container exec terminated: Error (exit code 1)" in text
+    assert "Pod exec-a-1 event: Warning BackOff: back-off restarting" in text
+    assert "Pod exec-a-1 container exec, last log lines:\n        | line 28\n        | line 29\n" \
+           "        | jupiter: error: task 'tokenize' raised KeyError" in text
+    assert "line 27" not in text
+    assert any("/pods/exec-a-1/log?" in r and "tailLines=3" in r for r in fake_kube.requests)
+
+
+def test_missing_log_is_said_not_fatal_to_the_message(api: cluster.Api,
+                                                       fake_kube: FakeKube) -> None:
+    fake_kube.put(job("exec-a", failed=2, backoff_limit=1))
+    fake_kube.put(job_pod("exec-a-1", "exec-a", phase="Failed", init={
+        "terminated": {"exitCode": 1, "reason": "Error"}}))
+    clock = Clock()
+    with pytest.raises(cluster.NotReadyError) as err:
+        cluster.wait_ready(api, NS, JOBS, kinds=["Job"], now=clock.now, sleep=clock.sleep)
+    assert "Pod exec-a-1 container wait-home, last log lines: (none)" in str(err.value)
+
+
+def test_no_jobs_is_fine_when_allowed(api: cluster.Api) -> None:
+    clock = Clock()
+    result = cluster.wait_ready(api, NS, JOBS, kinds=["Job"], allow_none=True, now=clock.now,
+                                sleep=clock.sleep)
+    assert result.workloads == 0 and clock.slept == []
+    with pytest.raises(cluster.NotReadyError, match="no Job with labels"):
+        cluster.wait_ready(api, NS, JOBS, kinds=["Job"], timeout_s=2, now=clock.now,
+                           sleep=clock.sleep)
+
+
+def test_unknown_kind_is_refused(api: cluster.Api) -> None:
+    with pytest.raises(JupiterError, match="choose among Deployment, DaemonSet, Job"):
+        cluster.wait_ready(api, NS, JOBS, kinds=["CronJob"])
+
+
 def test_unreachable_api_is_a_cluster_error(tmp_path: Path) -> None:
     path = tmp_path / "kc"
     fake = FakeKube()
@@ -231,3 +310,59 @@ def test_wait_profile_timeout_says_what_is_missing(api: cluster.Api,
     text = str(err.value)
     assert "not complete after 60s" in text
     assert "nodes 2/3 (missing c)" in text and "links 1/6" in text and "b->a" in text
+
+
+EXEC = {"seconds": 0.01, "output_bytes": 10}
+
+
+def test_wait_profile_until_the_exec_profile_covers_every_task_and_node(
+        api: cluster.Api, fake_kube: FakeKube) -> None:
+    links = {"a": {"b": LINK}, "b": {"a": LINK}}
+    _cm(fake_kube, _profile(False, {"a": {}, "b": {}}, {}))
+    reads = {"n": 0}
+
+    def drupe_home(fake: FakeKube, ns: str, name: str) -> None:
+        reads["n"] += 1
+        profile = _profile(reads["n"] >= 2, {"a": {}, "b": {}}, links)
+        if reads["n"] >= 3:  # node a's profiler Job posted
+            profile["exec"] = {"t1": {"a": EXEC}, "t2": {"a": EXEC}}
+        if reads["n"] >= 5:  # and node b's
+            profile["exec"] = {"t1": {"a": EXEC, "b": EXEC}, "t2": {"a": EXEC, "b": EXEC}}
+        _cm(fake, profile)
+
+    fake_kube.on_get["configmaps"] = drupe_home
+    clock = Clock()
+    lines: list[str] = []
+    profile = cluster.wait_profile(api, NS, "jupiter-drupe-profile", nodes=["a", "b"],
+                                   require_exec={"tasks": ["t1", "t2"], "nodes": ["a", "b"]},
+                                   progress=lines.append, now=clock.now, sleep=clock.sleep)
+    assert reads["n"] == 5 and set(profile["exec"]["t2"]) == {"a", "b"}
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "nodes 2/2; links 2/2; complete=False; exec 0/4 (missing t1 on a, t1 on b, t2 on a, "
+        "t2 on b)",
+        "complete; exec 0/4 (missing t1 on a, t1 on b, t2 on a, t2 on b)",
+        "complete; exec 2/4 (missing t1 on b, t2 on b)"]
+    assert lines[0].startswith("[drupe profile] 0s: ")
+
+
+def test_exec_profile_timeout_names_the_missing_task_node_pairs(api: cluster.Api,
+                                                                fake_kube: FakeKube) -> None:
+    profile = _profile(True, {"a": {}, "b": {}}, {"a": {"b": LINK}, "b": {"a": LINK}})
+    profile["exec"] = {"t1": {"a": EXEC, "b": EXEC}, "t2": {"a": EXEC}}
+    _cm(fake_kube, profile)
+    clock = Clock()
+    with pytest.raises(cluster.NotReadyError) as err:
+        cluster.wait_profile(api, NS, "jupiter-drupe-profile",
+                             require_exec={"tasks": ["t1", "t2"], "nodes": ["a", "b"]},
+                             timeout_s=120, now=clock.now, sleep=clock.sleep)
+    text = str(err.value)
+    assert "does not cover every task on every profiled node after 120s" in text
+    assert "exec 3/4 (missing t2 on b)" in text
+    assert "drupe_exec_force=true" in text
+
+
+def test_exec_missing_pairs() -> None:
+    profile = {"exec": {"t1": {"a": EXEC}}}
+    assert cluster.exec_missing(profile, ["t1", "t2"], ["a"]) == [("t2", "a")]
+    assert cluster.exec_missing(None, ["t1"], ["a", "b"]) == [("t1", "a"), ("t1", "b")]
+    assert cluster.exec_missing(profile, [], ["a"]) == []

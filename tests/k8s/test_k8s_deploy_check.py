@@ -32,6 +32,9 @@ def test_deploy_check_against_the_example_cluster_inventory(tmp_path: Path) -> N
                  "Deployment jupiter-circe-home -> control-1"):
         assert line in out
     assert len(re.findall(r"Deployment jupiter-circe-(?!home)\S+ -> \S+", out)) == 14
+    # the execution profiler: one Job per node (drupe_exec_mode per_node), pinned
+    assert re.search(r"Job jupiter-drupe-exec-edge1-[0-9a-f]{8} -> rpi-lab-1", out)
+    assert len(re.findall(r"Job jupiter-drupe-exec-\S+ -> \S+", out)) == 5
     assert not (tmp_path / ".kube").exists()
 
 

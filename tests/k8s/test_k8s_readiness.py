@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from k8s_objects import daemonset, deployment, event, pod
+from k8s_objects import daemonset, deployment, event, job, job_pod, pod
 
 from jupiter.k8s import readiness
 
@@ -142,3 +142,69 @@ def test_event_lines_keep_the_latest_in_order() -> None:
               event("Pod", "p", "BackOff", "back-off", "2025-01-01T00:00:04Z")]
     assert readiness.event_lines(events, limit=2) == ["Warning Failed: pull failed (x3)",
                                                       "Warning BackOff: back-off"]
+
+
+# ---- Jobs (the DRUPE execution profiler) ------------------------------------------------
+
+DONE = {"terminated": {"exitCode": 0, "reason": "Completed"}}
+CRASH = {"terminated": {"exitCode": 1, "reason": "Error", "message": "task raised"}}
+
+
+def test_succeeded_job_is_ready_and_its_pods_do_not_matter() -> None:
+    result = readiness.assess([job("exec-edge1", succeeded=1)],
+                              [job_pod("exec-edge1-a", "exec-edge1", phase="Failed",
+                                       init=DONE, main=CRASH)])  # a retried attempt
+    assert result.done and result.ready == ["Job exec-edge1"]
+
+
+def test_running_job_is_progress_not_a_failing_probe() -> None:
+    result = readiness.assess(
+        [job("exec-edge1", active=1)],
+        [job_pod("exec-edge1-a", "exec-edge1", phase="Pending", init={"running": {}},
+                 main={"waiting": {"reason": "PodInitializing"}})])
+    (nr,) = result.not_ready
+    text = nr.describe()
+    assert "0/1 succeeded, 1 active, 0 failed (attempts allowed: 2)" in text
+    assert "pod exec-edge1-a (Pending): container wait-home running" in text
+    assert "readiness probe" not in text
+    assert not nr.fatal and nr.logs == [("exec-edge1-a", "wait-home")]
+
+
+def test_failed_job_is_fatal_naming_the_pod_exit_code_and_log_container() -> None:
+    result = readiness.assess(
+        [job("exec-edge1", failed=2, condition=("Failed", "BackoffLimitExceeded",
+                                                "Job has reached the specified backoff limit"))],
+        [job_pod("exec-edge1-a", "exec-edge1", phase="Failed", init=DONE, main=CRASH),
+         job_pod("other-a", "other", phase="Failed", init=DONE, main=CRASH)])
+    (nr,) = result.fatal
+    text = nr.describe()
+    assert "failed: BackoffLimitExceeded: Job has reached the specified backoff limit" in text
+    assert "pod exec-edge1-a (Failed): container exec terminated: Error (exit code 1): " \
+           "task raised" in text
+    assert "wait-home" not in text  # the init container finished fine
+    assert nr.pods == ["exec-edge1-a"] and nr.logs == [("exec-edge1-a", "exec")]
+
+
+def test_more_failures_than_the_backoff_limit_is_fatal_before_the_condition() -> None:
+    result = readiness.assess([job("exec-edge1", failed=2, backoff_limit=1)], [])
+    assert result.fatal and "2 pod(s) failed, backoffLimit 1" in result.fatal[0].describe()
+
+
+def test_a_failed_attempt_with_retries_left_is_waited_for() -> None:
+    result = readiness.assess(
+        [job("exec-edge1", failed=1, active=1, backoff_limit=1)],
+        [job_pod("exec-edge1-a", "exec-edge1", phase="Failed", init=DONE, main=CRASH),
+         job_pod("exec-edge1-b", "exec-edge1", init={"running": {}})])
+    (nr,) = result.not_ready
+    assert not nr.fatal
+    assert nr.logs == [("exec-edge1-a", "exec"), ("exec-edge1-b", "wait-home")]
+
+
+def test_job_pod_with_an_invalid_image_is_fatal() -> None:
+    result = readiness.assess(
+        [job("exec-edge1", active=1)],
+        [job_pod("exec-edge1-a", "exec-edge1", phase="Pending",
+                 init={"waiting": {"reason": "InvalidImageName", "message": "bad ref"}})])
+    assert result.fatal
+    assert "container wait-home waiting: InvalidImageName: bad ref" in \
+        result.fatal[0].describe()
