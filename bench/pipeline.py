@@ -11,9 +11,9 @@ then:
    sent one at a time (the next when home reports the previous done) through identity
    chains of 1 and 5 stages; one hop = (p50 latency of 5 stages - p50 of 1 stage) / 4, also
    the CPU a task process spends per item. A hop does more than the floor by design: the
-   child's input is made durable before the ack, and the child's outputs are made durable
-   before they are pushed on (two durable writes), and the task code runs in a worker pool.
-   Goals: <= 2x the floor, <= 3 ms p50.
+   child's input is made durable before the ack and its outputs before they are pushed on
+   (two records; one flush covers both when the task code runs inline), and the task code
+   runs. Goals: <= 2x the floor, <= 3 ms p50.
 3. **Throughput** of a 4-stage pipeline whose stage 2 waits ``--work-ms`` per item (the
    others a quarter of it), items submitted as fast as home accepts them, against the
    bottleneck bound 1 / (measured mean run time of the slowest stage). Goal >= 90%.

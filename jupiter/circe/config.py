@@ -23,6 +23,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "concurrency": 1,  # items of one task running at once
     "retries": 2,  # extra attempts when a task raises, before the item is recorded failed
     "executor": "thread",  # thread | process: where task code runs (loaded once per worker)
+    "inline_max_s": 0.001,  # thread executor: code whose recent runs took at most this long
+    # runs on the event loop (a hand-off to a worker thread costs more); 0 = never
     "max_body_bytes": 64 * 1024 * 1024,  # larger request bodies are refused with 413
     "spool_max_items": 1000,  # items a task (or home's outbox) holds before answering 503
     "spool_max_bytes": 1024 * 1024 * 1024,  # bytes likewise
@@ -37,7 +39,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "table_grace_s": 10.0,  # home waits this long for late task events before writing a row
     "fsync": True,  # durable spool writes (disable only for throwaway benchmarks)
 }
-PER_TASK = ("concurrency", "retries", "executor")
+PER_TASK = ("concurrency", "retries", "executor", "inline_max_s")
 _INT_MIN = {
     "concurrency": 1, "retries": 0, "max_body_bytes": 1, "spool_max_items": 1,
     "spool_max_bytes": 1, "retry_after_s": 1, "push_parallel": 1, "event_batch": 1,
@@ -45,6 +47,7 @@ _INT_MIN = {
 _FLOAT_MIN = {
     "backoff_base_s": 0.0, "backoff_max_s": 0.0, "request_timeout_s": 0.1,
     "event_interval_s": 0.01, "watch_interval_s": 0.05, "table_grace_s": 0.0,
+    "inline_max_s": 0.0,
 }
 
 

@@ -511,7 +511,8 @@ class HomeServer(Service):
             url = item_url(self.cfg.url_of(dest), entry.item, HOME, name)
             result = await self.sender.deliver(
                 url, entry.read(name), {FILES_HEADER: "1"},
-                on_retry=lambda m: log.info("submit %s -> %s: %s", entry.item, dest, m))
+                on_retry=lambda m: log.info("submit %s -> %s: %s", entry.item, dest, m),
+                sha256=entry.file(name).sha256)
             if not result.ok:
                 self._fail_live(entry.item, dest, f"{dest} rejected the input: {result.status} "
                                 f"{result.body}")

@@ -239,6 +239,33 @@ def execute(code: TaskCode, item: str, inputs: list[tuple[str, bytes]], retries:
     return Outcome(None, error, retries + 1, started, time.time())
 
 
+class InlinePolicy:
+    """Whether a task's code is fast enough to run on the event loop instead of a worker
+    thread: handing an item to a thread and back costs more than a tiny task itself.
+
+    The estimate is a decaying maximum of observed run times, so one slow run sends the
+    next ones back to the pool and only a series of fast runs brings them inline again; the
+    first run always goes to the pool (nothing is known yet). Inputs above
+    ``max_input_bytes`` always go to the pool (a run's time tends to grow with its input).
+    ``max_seconds`` 0 never runs code inline.
+    """
+
+    DECAY = 0.9  # per observed run
+
+    def __init__(self, max_seconds: float, max_input_bytes: int = 64 * 1024) -> None:
+        self.max_seconds = max_seconds
+        self.max_input_bytes = max_input_bytes
+        self.estimate: float | None = None
+
+    def inline(self, input_bytes: int) -> bool:
+        return (self.max_seconds > 0 and self.estimate is not None
+                and self.estimate <= self.max_seconds and input_bytes <= self.max_input_bytes)
+
+    def observe(self, seconds: float) -> None:
+        self.estimate = (seconds if self.estimate is None
+                         else max(seconds, self.estimate * self.DECAY))
+
+
 # ---- process-pool workers (executor: process) ----------------------------------------
 _worker_code: TaskCode | None = None
 

@@ -18,7 +18,7 @@ import multiprocessing
 import shutil
 import time
 from collections import Counter as Tally
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from jupiter.circe.config import CirceConfig
 from jupiter.circe.events import EventReporter
 from jupiter.circe.join import Join, Joiner, JoinError, RoutingError, input_names, route_outputs
 from jupiter.circe.runner import (
+    InlinePolicy,
     Outcome,
     TaskCode,
     execute,
@@ -58,8 +59,17 @@ from jupiter.circe.transport import (
 
 log = logging.getLogger("jupiter.circe.task")
 INLINE_IO_BYTES = 64 * 1024
+INLINE_WARN_S = 0.1  # an inline run this long is logged
 T = TypeVar("T")
 
+
+async def _gather(aws: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """``asyncio.gather``, but a single coroutine is awaited directly, so its request goes
+    out now rather than after whatever else is ready to run (a new task would only start on
+    the loop's next turn)."""
+    if len(aws) == 1:
+        return [await aws[0]]
+    return await asyncio.gather(*aws)
 
 
 class TaskServer(Service):
@@ -77,6 +87,9 @@ class TaskServer(Service):
         self.concurrency = int(cfg.option("concurrency", key))
         self.retries = int(cfg.option("retries", key))
         self.executor_kind = str(cfg.option("executor", key))
+        self.inline = InlinePolicy(float(cfg.option("inline_max_s", key))
+                                   if self.executor_kind == "thread" else 0.0)
+        self.run_places = {"inline": 0, "pool": 0}  # where task code ran
         self.spool = Spool(
             cfg.spool_dir(key),
             max_items=int(opts["spool_max_items"]),
@@ -148,6 +161,7 @@ class TaskServer(Service):
             "done": self.finished,
             "total": self.entered,
             "running": len(self.running),
+            "runs": dict(self.run_places),
             "queued": self.queued,
             "joins_open": self.joiner.pending(),
             "pushing": len(self.pushing),
@@ -224,11 +238,30 @@ class TaskServer(Service):
     async def receive(self, request: web.Request) -> web.Response:
         self._busy += 1
         try:
-            return await self._receive(request)
+            stored = await self._store(request)
         finally:
             self._busy -= 1
+        if isinstance(stored, web.Response):
+            return stored
+        if self._accept(stored):
+            # The ack is off the item's critical path, its run and push are on it: give the
+            # run a turn of the loop to start (and, when its code runs inline, to persist its
+            # outputs, a flush that covers this input too, and reach its push) and the HTTP
+            # client one to write that request, before the ack is written.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        await self._durable(stored)
+        return self._answer(200, {"item": stored.item, "stored": True})
 
-    async def _receive(self, request: web.Request) -> web.Response:
+    async def _durable(self, entry: InEntry) -> None:
+        """Flush an input before it is acknowledged (nothing to do when a later record's
+        flush already covered it)."""
+        if not self.spool.flushed(entry):
+            await self._io(0, self.spool.flush, entry)
+
+    async def _store(self, request: web.Request) -> web.Response | InEntry:
+        """Check one delivery and spool it (written, not yet flushed): the stored entry, or
+        the answer."""
         if not self.ready:
             return self._answer(503, {"error": "not ready: " + ", ".join(self.ready_reasons)},
                                 {"Retry-After": self.retry_after})
@@ -260,6 +293,7 @@ class TaskServer(Service):
             if existing.sha256 != sha:
                 return self._answer(409, {"error": f"item {item!r} from {parent!r}: {name!r} "
                                           "was already received with different content"})
+            await self._durable(existing)
             return self._answer(200, {"item": item, "duplicate": True})
         if self.spool.is_done(item) or self.spool.has_out(item):
             return self._answer(200, {"item": item, "duplicate": True})
@@ -282,8 +316,8 @@ class TaskServer(Service):
                 error = parse_marker(body)
             if length is None and (reason := self.spool.admission(item, len(body))):
                 return self._answer(503, {"error": reason}, {"Retry-After": self.retry_after})
-            entry = await self._io(len(body), self.spool.write_in, item, parent, name, files,
-                                   body, sha, error)
+            entry = await self._io(len(body), partial(self.spool.write_in, sync=False), item,
+                                   parent, name, files, body, sha, error)
             self.spool.commit_in(entry)
         except BodyError as exc:
             return self._answer(exc.status, {"error": exc.message})
@@ -291,9 +325,7 @@ class TaskServer(Service):
             self.spool.release(item, size)
             del self.writing[key]
             future.set_result(None)
-        if self._accept(entry):
-            await asyncio.sleep(0)  # let the run start (code off to the pool) before the ack
-        return self._answer(200, {"item": item, "stored": True})
+        return entry
 
     def joiner_check(self, item: str, parent: str, name: str | None, files: int) -> None:
         """Raise JoinError if the delivery contradicts the item's join (without recording)."""
@@ -320,7 +352,7 @@ class TaskServer(Service):
         return True
 
     async def _read(self, size: int, func: Callable[..., T], *args: Any) -> T:
-        """Small reads (page cache, or outputs still in memory) inline, large ones in a
+        """Small reads (page cache; ``size`` 0: kept in memory) inline, large ones in a
         thread."""
         if size <= INLINE_IO_BYTES:
             return func(*args)
@@ -329,8 +361,8 @@ class TaskServer(Service):
     async def _io(self, size: int, func: Callable[..., T], *args: Any) -> T:
         """Spool writes. A small write while nothing else is being received or run here runs
         inline (waking a thread costs more than the write); under load it runs in worker
-        threads, so concurrent writes overlap (their fsyncs share journal commits) and the
-        loop keeps serving."""
+        threads, so concurrent writes overlap (they share flushes) and the loop keeps
+        serving."""
         if size <= INLINE_IO_BYTES and self._busy <= 1:
             return func(*args)
         return await asyncio.to_thread(func, *args)
@@ -408,7 +440,7 @@ class TaskServer(Service):
             names = input_names(join.inputs())
         except JoinError as exc:
             return Outcome(None, str(exc), 0, now, now), "failed"
-        datas = await self._read(sum(e.size for e in entries),
+        datas = await self._read(sum(e.size for e in entries if e.data is None),
                                  lambda: [e.read() for e in entries])
         inputs = list(zip(names, datas, strict=True))
         loop = asyncio.get_running_loop()
@@ -425,8 +457,20 @@ class TaskServer(Service):
                                                       time.time(), error=error,
                                                       attempt=attempt))
 
-            outcome = await loop.run_in_executor(self.pool, execute, self.code, item, inputs,
-                                                 self.retries, on_failure)
+            if self.inline.inline(sum(e.size for e in entries)):
+                self.run_places["inline"] += 1
+                outcome = execute(self.code, item, inputs, self.retries, on_failure)
+                if outcome.finished - outcome.started > INLINE_WARN_S:
+                    log.warning("item %s: the task code ran %.3f s on the event loop (its recent "
+                                "runs took at most %.6f s); the next runs go to the worker pool "
+                                "(set inline_max_s: 0 for this task if its run time varies that "
+                                "much)", item, outcome.finished - outcome.started,
+                                self.inline.max_seconds)
+            else:
+                self.run_places["pool"] += 1
+                outcome = await loop.run_in_executor(self.pool, execute, self.code, item,
+                                                     inputs, self.retries, on_failure)
+            self.inline.observe(outcome.finished - outcome.started)
         self.m_run_seconds.labels(self.key).observe(outcome.finished - outcome.started)
         if not outcome.ok:
             log.warning("item %s failed after %d attempt(s): %s", item, outcome.attempts,
@@ -453,7 +497,7 @@ class TaskServer(Service):
     async def _push(self, entry: OutEntry) -> None:
         self.pushing.add(entry.item)
         try:
-            results = await asyncio.gather(*[
+            results = await _gather([
                 self._deliver(entry, dest, names) for dest, names in entry.routes.items()
             ])
             rejected = [r for r in results if r]
@@ -474,21 +518,26 @@ class TaskServer(Service):
             self._log_retry(dest, f"push {entry.item} -> {dest}: {msg}")
 
         async def one(name: str | None) -> str | None:
+            sha = None
             if name is None:
                 url = item_url(base, entry.item, self.key)
                 body = json.dumps({"files": 0, "error": entry.error}).encode()
                 headers = {"Content-Type": "application/json"}
             else:
                 url = item_url(base, entry.item, self.key, name)
-                body = await self._read(entry.file(name).size, entry.read, name)
+                out = entry.file(name)
+                cached = entry.cache is not None and name in entry.cache
+                body = await self._read(0 if cached else out.size, entry.read, name)
                 headers = {FILES_HEADER: str(len(names))}
-            result = await self.sender.deliver(url, body, headers, on_retry=retrying)
+                sha = out.sha256
+            result = await self.sender.deliver(url, body, headers, on_retry=retrying,
+                                               sha256=sha)
             if result.ok:
                 self.m_pushes.labels(self.key, "ok").inc()
                 return None
             self.m_pushes.labels(self.key, "rejected").inc()
             return f"{dest} rejected {name or 'edge marker'}: {result.status} {result.body}"
 
-        results = await asyncio.gather(*[one(n) for n in (names or [None])])
+        results = await _gather([one(n) for n in (names or [None])])
         errors = [r for r in results if r]
         return "; ".join(errors) if errors else None

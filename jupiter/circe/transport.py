@@ -331,17 +331,21 @@ class Sender:
         method: str = "PUT",
         deadline: float | None = None,
         on_retry: Callable[[str], None] | None = None,
+        sha256: str | None = None,
     ) -> Delivery:
         """Send until the destination answers 2xx or a permanent 4xx.
 
         ``deadline`` (monotonic seconds) bounds the retrying; past it the last answer is
-        returned (status 0 for a connection error).
+        returned (status 0 for a connection error). ``sha256``: the body's hex sha256 when
+        the caller knows it already (else it is computed).
         """
         await self.start()
         assert self._session is not None
         dest = self.destination(url)
-        gate = self._gates.setdefault(dest, asyncio.Semaphore(self.parallel))
-        hdrs = {SHA_HEADER: sha256_hex(body), **(headers or {})}
+        gate = self._gates.get(dest)
+        if gate is None:
+            gate = self._gates[dest] = asyncio.Semaphore(self.parallel)
+        hdrs = {SHA_HEADER: sha256 or sha256_hex(body), **(headers or {})}
         attempt = 0
         while True:
             wait = self._not_before.get(dest, 0.0) - time.monotonic()

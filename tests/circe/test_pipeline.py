@@ -85,6 +85,23 @@ def test_200_interleaved_items_through_the_dnad_shape(launch, tmp_path: Path) ->
         assert ts["done"] == 200 and ts["spool"]["items"] == 0 and ts["joins_open"] == 0
 
 
+@pytest.mark.parametrize("inline_max_s", [0.0, 0.5])
+def test_task_code_runs_inline_or_in_the_pool_with_the_same_results(
+        inline_max_s: float, launch, tmp_path: Path) -> None:
+    app = chain_app(tmp_path / "app", 2)
+    items = [(f"i{n:03d}", f"i{n:03d}.bin", f"payload {n}".encode() * 50) for n in range(40)]
+    reference_run(app, app.root, items, tmp_path / "reference")
+    p = launch(app, {"inline_max_s": inline_max_s})
+    for item, name, data in items:  # one at a time: every run after the first is measured
+        assert p.submit(name, data)[0] == 200
+        p.wait_item(item)
+    assert results_tree(p.state_dir / "results") == results_tree(tmp_path / "reference")
+    for t in app.tasks:
+        runs = p.status(t.key)["runs"]
+        assert runs["inline"] + runs["pool"] == 40 and runs["pool"] >= 1
+        assert (runs["inline"] > 0) == (inline_max_s > 0)
+
+
 def test_a_failing_task_records_the_item_and_the_pipeline_keeps_going(launch,
                                                                        tmp_path: Path) -> None:
     app = chain_app(tmp_path / "app", 3, fail_prefix={1: "bad"})

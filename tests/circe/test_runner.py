@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jupiter.app.model import Task
-from jupiter.circe.runner import execute, load_task_code
+from jupiter.circe.runner import InlinePolicy, execute, load_task_code
 from jupiter.errors import JupiterError
 
 
@@ -111,3 +111,20 @@ def test_missing_script_or_entry_point_is_a_clear_error(tmp_path: Path) -> None:
     t = legacy(tmp_path, "broken", "import does_not_exist_anywhere\n")
     with pytest.raises(JupiterError, match=r"importing .* failed: ModuleNotFoundError"):
         load_task_code(t, tmp_path, tmp_path / "work")
+
+
+def test_inline_policy_runs_measured_fast_code_inline_and_backs_off_after_a_slow_run() -> None:
+    policy = InlinePolicy(0.001, max_input_bytes=1000)
+    assert not policy.inline(10)  # nothing measured yet: the worker pool
+    policy.observe(0.0002)
+    assert policy.inline(10) and not policy.inline(1001)  # large inputs: the pool
+    policy.observe(0.05)  # one slow run: back to the pool...
+    assert not policy.inline(10)
+    fast_runs = 0
+    while not policy.inline(10):  # ...until a series of fast runs brings it back
+        policy.observe(0.0002)
+        fast_runs += 1
+    assert 10 < fast_runs < 100
+    never = InlinePolicy(0.0)
+    never.observe(0.0)
+    assert not never.inline(0)
