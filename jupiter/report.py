@@ -134,6 +134,24 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def stream_throughput(done: list[dict[str, Any]]) -> float | None:
+    """Items per second in steady state: the completion rate of the stream.
+
+    An item that completed before the next one was submitted ran alone (the report role
+    sends one first to measure single-item latency) and is not part of the stream. The rate
+    is (n - 1) / (last completion - first completion) over the stream's n items, which
+    leaves out the pipeline's fill time (one item's latency).
+    """
+    items = sorted((r for r in done if r.get("submitted") and r.get("completed")),
+                   key=lambda r: r["submitted"])
+    while len(items) > 1 and items[0]["completed"] <= items[1]["submitted"]:
+        items.pop(0)
+    finished = sorted(r["completed"] for r in items)
+    if len(finished) < 2 or finished[-1] <= finished[0]:
+        return None
+    return (len(finished) - 1) / (finished[-1] - finished[0])
+
+
 def build_report(
     app: dict[str, Any],
     mapping: dict[str, Any],
@@ -150,11 +168,8 @@ def build_report(
     done = [r for r in latest.values() if r.get("status") == "completed"]
     failed = [r for r in latest.values() if r.get("status") == "failed"]
     lat = sorted(r["latency"] for r in done if r.get("latency") is not None)
-    first_sub = min((r["submitted"] for r in latest.values() if r.get("submitted")), default=None)
     completed_at = sorted(r["completed"] for r in done if r.get("completed"))
-    measured_tp = None
-    if len(completed_at) > 1 and first_sub is not None and completed_at[-1] > first_sub:
-        measured_tp = len(completed_at) / (completed_at[-1] - first_sub)
+    measured_tp = stream_throughput(done)
     first_item = min(done, key=lambda r: r["submitted"], default=None)
     predicted = mapping.get("predicted") or {}
     per_task: dict[str, list[float]] = {}
