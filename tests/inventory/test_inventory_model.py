@@ -67,7 +67,7 @@ def test_local_inventory_is_valid() -> None:
     assert inv.deployment == "jupiter"
     assert inv.home.name == "hub"
     assert [w.name for w in inv.workers] == ["cloud1", "cloud2", "edge1", "edge2", "pi1"]
-    assert inv.node("edge1").cpu_share == 0.5
+    assert inv.node("edge1").cpu_share == 0.3
     assert inv.node("pi1").uplink_mbit == 5
     # explicit links win, else the smaller uplink
     assert inv.link_mbit("cloud1", "pi1") == 2

@@ -30,19 +30,20 @@ def test_report_compares_prediction_with_measurements() -> None:
     mapping = {"algorithm": "heft", "mapping": dict.fromkeys(names, "w1"), "home": "hub",
                "predicted": {"latency_s": 0.02, "period_s": 0.01, "throughput_per_s": 100.0,
                              "bottleneck": "node w1"}}
-    items = [_item("a", 10.0, 10.05), _item("b", 11.0, 11.3), _item("c", 11.0, 11.4),
+    items = [_item("w", 9.0, 9.5), _item("a", 10.0, 10.05), _item("b", 11.0, 11.3),
+             _item("c", 11.0, 11.4),
              _item("d", 11.0, None, status="failed"), _item("b", 11.0, 11.3)]
-    items[3]["error"] = "task report raised ValueError"
+    items[4]["error"] = "task report raised ValueError"
     runtime = [{"task": names[0], "duration": 0.004, "status": "ok"},
                {"task": names[0], "duration": 0.002, "status": "ok"},
                {"task": names[1], "duration": 9.0, "status": "failed"}]
     profile = {"exec": {names[0]: {"w1": {"seconds": 0.003, "output_bytes": 10}}}}
     r = build_report(app, mapping, items, runtime, started_at=5.0, profile=profile)
-    assert (r["items_submitted"], r["items_completed"], r["items_failed"]) == (4, 3, 1)
+    assert (r["items_submitted"], r["items_completed"], r["items_failed"]) == (5, 4, 1)
     assert r["failures"] == [{"item": "d", "error": "task report raised ValueError"}]
     assert r["measured"]["first_item_latency_s"] == 10.05 - 10.0
     assert r["measured"]["throughput_per_s"] == 1 / (11.4 - 11.3)
-    assert r["first_result_s"] == 10.05 - 5.0 and r["last_result_s"] == 11.4 - 5.0
+    assert r["first_result_s"] == 9.5 - 5.0 and r["last_result_s"] == 11.4 - 5.0
     first = r["tasks"][0]
     assert (first["predicted_s"], first["measured_p50_s"], first["runs"]) == (0.003, 0.004, 2)
     assert r["tasks"][1]["runs"] == 0
