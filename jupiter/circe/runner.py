@@ -23,11 +23,9 @@ call it in a worker pool, the reference run calls it directly, so both produce t
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import inspect
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -41,6 +39,7 @@ from typing import Protocol
 from jupiter.app.model import Task
 from jupiter.circe.transport import file_name_problem
 from jupiter.errors import JupiterError
+from jupiter.taskscript import import_script
 
 _import_lock = threading.Lock()
 
@@ -69,25 +68,8 @@ def load_module(task: Task, app_dir: str | Path) -> ModuleType:
             f"task {task.name!r}: script {task.script!r} not found under {root} "
             "(app_dir in the CIRCE config must be the app folder holding the scripts)"
         )
-    name = _module_name(task, path)
     with _import_lock:
-        if name in sys.modules:
-            return sys.modules[name]
-        folder = str(path.parent)
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise JupiterError(f"task {task.name!r}: cannot import {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException as exc:
-            del sys.modules[name]
-            tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            raise JupiterError(f"task {task.name!r}: importing {path} failed: {tb}") from exc
-    return module
+        return import_script(path, _module_name(task, path), f"task {task.name!r}")
 
 
 def _entry(module: ModuleType, task: Task, fn: str, signature: str) -> Callable[..., object]:

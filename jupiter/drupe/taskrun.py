@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import os
 import shutil
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from types import ModuleType
 from typing import Any
 
 from jupiter.errors import JupiterError
+from jupiter.taskscript import import_script
 
 
 class TaskFailed(JupiterError):
@@ -44,22 +43,7 @@ def load_module(path: str | os.PathLike[str], label: str = "task") -> ModuleType
     if not p.is_file():
         raise JupiterError(f"{label}: script {p} not found")
     name = "jupiter_drupe_task_" + hashlib.sha256(str(p).encode()).hexdigest()[:12]
-    if name in sys.modules:
-        return sys.modules[name]
-    if str(p.parent) not in sys.path:
-        sys.path.insert(0, str(p.parent))
-    spec = importlib.util.spec_from_file_location(name, p)
-    if spec is None or spec.loader is None:
-        raise JupiterError(f"{label}: cannot import {p}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException as exc:
-        del sys.modules[name]
-        msg = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        raise JupiterError(f"{label}: importing {p} failed: {msg}") from exc
-    return module
+    return import_script(p, name, label)
 
 
 @contextlib.contextmanager
