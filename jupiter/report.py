@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -137,15 +138,25 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 def split_lone(done: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(items that ran alone first, the stream), by submission order.
 
-    An item that completed before the next one was submitted ran alone: the report role
-    sends one to warm every process up, then one whose latency is the single-item latency.
+    An item that completed before the next one was submitted ran alone, and so did the last
+    item when every item before it ran alone. The report role sends ``report_single_items``
+    items one at a time (the first warms every process up), then the rest as a stream.
     """
     items = sorted((r for r in done if r.get("submitted") and r.get("completed")),
                    key=lambda r: r["submitted"])
     lone = []
-    while len(items) > 1 and items[0]["completed"] <= items[1]["submitted"]:
+    while items and (len(items) == 1 or items[0]["completed"] <= items[1]["submitted"]):
         lone.append(items.pop(0))
     return lone, items
+
+
+def single_item_latencies(lone: list[dict[str, Any]]) -> list[float]:
+    """Latencies of the items that ran alone, in submission order, without the warm-up.
+
+    The first lone item warms every process up and is left out, unless it is the only one.
+    """
+    latencies = [float(r["latency"]) for r in lone if r.get("latency") is not None]
+    return latencies[1:] if len(latencies) > 1 else latencies
 
 
 def stream_throughput(done: list[dict[str, Any]]) -> float | None:
@@ -175,11 +186,10 @@ def build_report(
         latest[row["item"]] = row
     done = [r for r in latest.values() if r.get("status") == "completed"]
     failed = [r for r in latest.values() if r.get("status") == "failed"]
-    lat = sorted(r["latency"] for r in done if r.get("latency") is not None)
     completed_at = sorted(r["completed"] for r in done if r.get("completed"))
-    measured_tp = stream_throughput(done)
-    lone, _ = split_lone(done)
-    first_item = lone[-1] if lone else min(done, key=lambda r: r["submitted"], default=None)
+    lone, stream = split_lone(done)
+    single = single_item_latencies(lone)
+    lat = sorted(r["latency"] for r in stream if r.get("latency") is not None)
     predicted = mapping.get("predicted") or {}
     per_task: dict[str, list[float]] = {}
     for row in runtime:
@@ -211,11 +221,14 @@ def build_report(
             "bottleneck": predicted.get("bottleneck"),
         },
         "measured": {
-            "first_item_latency_s": first_item["latency"] if first_item else None,
+            "single_item_latency_s": statistics.median(single) if single else None,
+            "single_item_latencies_s": single,
+            "single_item_runs": len(single),
+            "stream_items": len(stream),
             "latency_p50_s": lat[len(lat) // 2] if lat else None,
             "latency_mean_s": sum(lat) / len(lat) if lat else None,
             "latency_max_s": lat[-1] if lat else None,
-            "throughput_per_s": measured_tp,
+            "throughput_per_s": stream_throughput(done),
         },
         "first_result_s": completed_at[0] - started_at if completed_at and started_at else None,
         "last_result_s": completed_at[-1] - started_at if completed_at and started_at else None,
@@ -235,8 +248,10 @@ def render_text(report: dict[str, Any], where: dict[str, str]) -> str:
                for r in report["tasks"]]),
         "",
         table(["", "predicted", "measured"], [
-            ["single-item latency, warm (s)", p["latency_s"], m["first_item_latency_s"]],
-            ["latency p50 over the stream (s)", None, m["latency_p50_s"]],
+            [f"single-item latency, warm, median of {m['single_item_runs']} (s)",
+             p["latency_s"], m["single_item_latency_s"]],
+            [f"latency p50 over the stream of {m['stream_items']} items (s)", None,
+             m["latency_p50_s"]],
             ["throughput (items/s)", p["throughput_per_s"], m["throughput_per_s"]],
             ["period (s/item)", p["period_s"],
              1 / m["throughput_per_s"] if m["throughput_per_s"] else None],

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from jupiter.app import load_app
-from jupiter.report import build_report, render_svg, stream_throughput, table
+from jupiter.report import (
+    build_report,
+    render_svg,
+    render_text,
+    split_lone,
+    stream_throughput,
+    table,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,12 +51,80 @@ def test_report_compares_prediction_with_measurements() -> None:
     r = build_report(app, mapping, items, runtime, started_at=5.0, profile=profile)
     assert (r["items_submitted"], r["items_completed"], r["items_failed"]) == (5, 4, 1)
     assert r["failures"] == [{"item": "d", "error": "task report raised ValueError"}]
-    assert r["measured"]["first_item_latency_s"] == 10.05 - 10.0
+    assert r["measured"]["single_item_latency_s"] == 10.05 - 10.0
+    assert r["measured"]["single_item_runs"] == 1 and r["measured"]["stream_items"] == 2
     assert r["measured"]["throughput_per_s"] == 1 / (11.4 - 11.3)
     assert r["first_result_s"] == 9.5 - 5.0 and r["last_result_s"] == 11.4 - 5.0
     first = r["tasks"][0]
     assert (first["predicted_s"], first["measured_p50_s"], first["runs"]) == (0.003, 0.004, 2)
     assert r["tasks"][1]["runs"] == 0
+
+
+def _diamond_report(items: list[dict[str, object]]) -> dict[str, Any]:
+    app = load_app(ROOT / "task_specific_files" / "diamond").to_dict()
+    mapping = {"algorithm": "stream", "mapping": {t["name"]: "w1" for t in app["tasks"]},
+               "predicted": {"latency_s": 0.04, "period_s": 0.01, "throughput_per_s": 100.0,
+                             "bottleneck": "node w1"}}
+    return build_report(app, mapping, items, [], started_at=None)
+
+
+# item, submitted, completed: a warm-up, three more items one at a time, then a stream of 5
+# (all submitted at 20.0, one completion every 0.1 s after a fill time of 0.5 s).
+SINGLE_THEN_STREAM = [
+    ("1", 10.0, 10.5),  # warm-up: slow, left out
+    ("2", 11.0, 11.046),
+    ("3", 12.0, 12.036),
+    ("4", 13.0, 13.040),
+    *[(str(n), 20.0, 20.5 + 0.1 * (n - 5)) for n in range(5, 10)],
+]
+
+
+def test_single_item_latency_is_the_median_of_the_lone_items_after_the_warm_up() -> None:
+    items = [_item(i, s, c) for i, s, c in SINGLE_THEN_STREAM]
+    lone, stream = split_lone(items)
+    assert [r["item"] for r in lone] == ["1", "2", "3", "4"]
+    assert [r["item"] for r in stream] == ["5", "6", "7", "8", "9"]
+    m = _diamond_report(items)["measured"]
+    assert m["single_item_latencies_s"] == pytest.approx([0.046, 0.036, 0.040])
+    assert m["single_item_latency_s"] == pytest.approx(0.040)
+    assert (m["single_item_runs"], m["stream_items"]) == (3, 5)
+    # the stream's completion rate: 4 intervals of 0.1 s, lone items and fill time left out
+    assert m["throughput_per_s"] == pytest.approx(10.0)
+    assert m["latency_p50_s"] == pytest.approx(0.7)  # over the stream only
+    assert "single-item latency, warm, median of 3 (s)" in render_text(
+        _diamond_report(items), {})
+
+
+def test_single_item_latency_of_an_even_number_of_runs_averages_the_middle_two() -> None:
+    items = [_item("1", 1.0, 1.5), _item("2", 2.0, 2.03), _item("3", 3.0, 3.05)]
+    m = _diamond_report(items)["measured"]
+    assert m["single_item_latency_s"] == pytest.approx(0.04)
+    assert (m["single_item_runs"], m["stream_items"], m["throughput_per_s"]) == (2, 0, None)
+
+
+def test_one_lone_item_is_the_single_item_latency() -> None:
+    items = [_item("1", 10.0, 10.05), *[_item(str(n), 11.0, 11.2 + 0.1 * n) for n in (2, 3, 4)]]
+    m = _diamond_report(items)["measured"]
+    assert m["single_item_latencies_s"] == pytest.approx([0.05])
+    assert m["single_item_latency_s"] == pytest.approx(0.05)
+    assert (m["single_item_runs"], m["stream_items"]) == (1, 3)
+    assert m["throughput_per_s"] == pytest.approx(10.0)
+
+
+def test_no_lone_items_gives_no_single_item_latency() -> None:
+    items = [_item(str(n), 11.0, 11.2 + 0.1 * n) for n in range(1, 6)]  # all in flight at once
+    report = _diamond_report(items)
+    m = report["measured"]
+    assert (m["single_item_latency_s"], m["single_item_latencies_s"]) == (None, [])
+    assert (m["single_item_runs"], m["stream_items"]) == (0, 5)
+    assert m["throughput_per_s"] == pytest.approx(10.0)
+    assert "single-item latency, warm, median of 0 (s)" in render_text(report, {})
+
+
+def test_the_only_item_ran_alone() -> None:
+    lone, stream = split_lone([_item("1", 10.0, 10.05)])
+    assert ([r["item"] for r in lone], stream) == (["1"], [])
+    assert _diamond_report([_item("1", 10.0, 10.05)])["measured"]["single_item_runs"] == 1
 
 
 def test_picture_colours_every_task_by_its_node() -> None:
