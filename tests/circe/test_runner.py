@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import sys
 import textwrap
 from pathlib import Path
 
@@ -43,7 +45,54 @@ def test_legacy_single_input_gets_a_name_and_may_import_siblings(tmp_path: Path)
     assert code.run("4x", [("4x.txt", b"de")]) == {"4x_up.txt": b"DE"}
     again = load_task_code(t, tmp_path, tmp_path / "work")
     assert again.func is code.func  # loaded once per process  # type: ignore[attr-defined]
-    assert list((tmp_path / "work").iterdir()) == []  # per-run folders are removed
+    # one pair of folders, emptied after each run and reused by the next
+    (work,) = (tmp_path / "work").iterdir()
+    assert sorted(p.name for p in work.iterdir()) == ["in", "out"]
+    assert list((work / "in").iterdir()) == [] and list((work / "out").iterdir()) == []
+
+
+def test_legacy_folders_are_emptied_and_concurrent_runs_get_their_own(tmp_path: Path) -> None:
+    t = legacy(tmp_path, "messy", """
+        import os
+        import threading
+
+        BARRIER = threading.Barrier(2, timeout=10)
+        SEEN = []
+
+        def task(filename, pathin, pathout):
+            SEEN.append(sorted(os.listdir(pathin)) + sorted(os.listdir(pathout)))
+            os.mkdir(os.path.join(pathin, "scratch"))  # junk the next run must not see
+            with open(os.path.join(pathin, "scratch", "x"), "w") as f:
+                f.write("x")
+            if filename.startswith("c"):
+                BARRIER.wait()  # both concurrent runs are inside task() at once
+            with open(os.path.join(pathout, filename + ".out"), "w") as f:
+                f.write(pathin)
+        """)
+    code = load_task_code(t, tmp_path, tmp_path / "work")
+    first = code.run("1", [("a", b"1")])
+    second = code.run("2", [("b", b"2")])
+    assert first["a.out"] == second["b.out"]  # the same folder, reused
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda n: code.run(n, [(n, b"x")]), ["c1", "c2"]))
+    assert runs[0]["c1.out"] != runs[1]["c2.out"]  # concurrent runs: separate folders
+    seen = code.func.__globals__["SEEN"]  # type: ignore[attr-defined]
+    assert seen[:2] == [["a"], ["b"]] and sorted(seen[2:]) == [["c1"], ["c2"]]  # all empty
+
+
+def test_tasks_see_their_args_in_sys_argv(tmp_path: Path) -> None:
+    t = Task(name="argv", key="argv", interface="process", args=("--scale", "3"),
+             script=script(tmp_path, "argv.py", """
+        import sys
+
+        def process(item, inputs):
+            scale = int(sys.argv[sys.argv.index("--scale") + 1])
+            return {item + ".txt": str(scale * 2).encode()}
+        """))
+    before = list(sys.argv)
+    code = load_task_code(t, tmp_path, tmp_path / "work")
+    assert code.run("1", []) == {"1.txt": b"6"}
+    assert sys.argv == before
 
 
 def test_legacy_list_input_returned_list_and_args(tmp_path: Path) -> None:
