@@ -147,6 +147,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--items", type=_positive_int, default=100, metavar="N",
                         help="inputs generated with the app's generate_input.py "
                         "(default: %(default)s)")
+    parser.add_argument("--packets", type=_positive_int, default=INPUT_PACKETS, metavar="P",
+                        help="packets per generated input (the sample input has 1000: about "
+                        "58 KB) (default: %(default)s)")
     parser.add_argument("--only", type=parse_only, default=ALGORITHMS, metavar="ALGO[,ALGO]",
                         help=f"run a subset of {','.join(ALGORITHMS)} (default: all)")
     parser.add_argument("--repeat", type=_positive_int, default=1, metavar="K",
@@ -162,13 +165,13 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def generate_inputs(app: str, items: int, out: Path) -> Path | None:
+def generate_inputs(app: str, items: int, packets: int, out: Path) -> Path | None:
     """``items`` deterministic inputs in ``out`` from the app's generator; None without one."""
     generator = REPO / "task_specific_files" / app / "generate_input.py"
     if not generator.is_file():
         return None
     subprocess.run([sys.executable, str(generator), "--out", str(out), "--files", str(items),
-                    "--packets", str(INPUT_PACKETS), "--seed", str(INPUT_SEED)],
+                    "--packets", str(packets), "--seed", str(INPUT_SEED)],
                    check=True, capture_output=True, text=True)
     return out
 
@@ -190,8 +193,9 @@ def deploy_and_measure(algorithm: str, app: str, state_root: str,
     extra = {"jupiter_deployment": f"bm{algorithm[:6]}", "jupiter_app": app,
              "jupiter_scheduler": algorithm, "jupiter_state_root": state_root,
              "testbed_subnet": f"10.81.{ALGORITHMS.index(algorithm) + 1}.0/24"}
-    if input_dir is not None:
+    if input_dir is not None:  # fed these, and profiled with the first of them
         extra["report_input_dir"] = str(input_dir)
+        extra["drupe_exec_input"] = str(min(input_dir.iterdir()))
     try:
         playbook("deploy.yml", extra)
         report = json.loads(Path(state_root, extra["jupiter_deployment"],
@@ -216,8 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0:
         raise SystemExit("bench/mapping.py needs root: the shaped testbed uses network namespaces")
     with tempfile.TemporaryDirectory(prefix="jupiter-bench-inputs-") as inputs:
-        input_dir = generate_inputs(args.app, args.items, Path(inputs))
-        fed = (f"{args.items} generated inputs (seed {INPUT_SEED}, {INPUT_PACKETS} packets)"
+        input_dir = generate_inputs(args.app, args.items, args.packets, Path(inputs))
+        size = (sum(p.stat().st_size for p in input_dir.iterdir()) // args.items // 1024
+                if input_dir else 0)
+        fed = (f"{args.items} generated inputs (seed {INPUT_SEED}, {args.packets} packets, "
+               f"~{size} KB each; the execution profile uses the first)"
                if input_dir else "its sample input")
         if input_dir is None:
             print(f"{args.app} has no generate_input.py: feeding its sample input "

@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--app", required=True, help="app folder (app.yaml or configuration.txt)")
     e.add_argument("--node", required=True, help="node name the results are recorded for")
     e.add_argument("--out", required=True, help="write the exec profile (JSON) here")
-    e.add_argument("--input", help="sample file for the ingress tasks (default: the first "
-                   "file of the app's sample_input/)")
+    e.add_argument("--input", help="sample file for the ingress tasks, absolute or relative "
+                   "to the app folder (default: the first file of the app's sample_input/)")
     e.add_argument("--repeat", type=int, default=3, help="runs per task; the median is kept")
     e.add_argument("--scale-from", metavar="NODE", help="do not run anything: estimate this "
                    "node from NODE's exec profile scaled by CPU speed")
@@ -148,9 +148,10 @@ def cmd_exec(args: argparse.Namespace) -> int:
               f"{prof.nodes[args.scale_from].speed:.3f}/{prof.nodes[args.node].speed:.3f}",
               file=sys.stderr)
     else:
-        sample = Path(args.input) if args.input else default_sample(app)
+        sample = Path(app.root, args.input) if args.input else default_sample(app)
         if not sample.is_file():
-            raise JupiterError(f"--input {sample}: no such file")
+            raise JupiterError(f"--input {args.input}: no such file ({sample}); give a path "
+                               "relative to the app folder or an absolute one")
         results = profile_app(app, sample=sample, repeat=args.repeat,
                               progress=lambda m: print(f"[drupe exec] {args.node}: {m}",
                                                        file=sys.stderr))

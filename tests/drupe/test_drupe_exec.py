@@ -253,3 +253,15 @@ async def test_cli_exec_errors(tmp_path: Path, legacy_app: Path) -> None:
                                "--out", str(tmp_path / "o.json"), "--input",
                                str(tmp_path / "missing.txt"))
     assert code == 1 and "missing.txt: no such file" in log
+
+
+async def test_cli_exec_input_relative_to_the_app_folder(tmp_path: Path, legacy_app: Path
+                                                        ) -> None:
+    (legacy_app / "big").mkdir()
+    (legacy_app / "big" / "2data.txt").write_text(SAMPLE * 4, encoding="utf-8")
+    out = tmp_path / "o.json"
+    code, log = await _jupiter("drupe", "exec", "--app", str(legacy_app), "--node", "n1",
+                               "--out", str(out), "--repeat", "1", "--input", "big/2data.txt")
+    assert code == 0, log
+    prof = Profile.from_dict(json.loads(out.read_text()))
+    assert prof.exec["split"]["n1"].output_bytes == 4 * len(SAMPLE)  # the bigger input's
