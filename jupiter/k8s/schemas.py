@@ -148,7 +148,8 @@ def _exec_profiler() -> dict[str, Any]:
          "nodes": {"type": "array", "items": _str(minLength=1), "uniqueItems": True,
                    "description": "Inventory names of the nodes to profile; empty = all."},
          "appDir": _str("The app folder inside the image.", pattern=r"^/"),
-         "input": _str("Sample file (path in the image); empty = the app's first sample."),
+         "input": _str("Sample file in the image, absolute or relative to appDir; "
+                       "empty = the app's first sample."),
          "repeat": _int(1, 100, "Runs per task; the median is kept."),
          "onlyMissing": {"type": "boolean",
                          "description": "Skip nodes whose tasks home's profile holds."},
