@@ -31,7 +31,11 @@ def _load(app: App, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"sample_{app.key}_{t.key}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(path.parent))  # sibling imports, as jupiter.taskscript allows
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
     return module
 
 
