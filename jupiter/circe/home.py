@@ -298,6 +298,7 @@ class HomeServer(Service):
             **counts,
             "done": done,
             "total": max(counts["submitted"], len(self.items)),
+            "tabled": sum(1 for r in self.items.values() if r.tabled),
             "latency_s": latency,
             "throughput_items_per_s": throughput,
             "tasks": {

@@ -83,6 +83,10 @@ def test_200_interleaved_items_through_the_dnad_shape(launch, tmp_path: Path) ->
     for t in app.tasks:  # every spool drained, every item ran exactly once per task
         ts = p.status(t.key)
         assert ts["done"] == 200 and ts["spool"]["items"] == 0 and ts["joins_open"] == 0
+    # every item reaches home's tables (what the report is built from), each once
+    p.wait_for(lambda s: s["tabled"] == 200, 60, "200 items in the tables")
+    rows = list(csv.DictReader((p.state_dir / "circe" / "items.csv").open()))
+    assert sorted(r["item"] for r in rows) == sorted(item for item, _, _ in items)
 
 
 @pytest.mark.parametrize("inline_max_s", [0.0, 0.5])
