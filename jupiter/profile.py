@@ -6,15 +6,22 @@ A profile is what DRUPE measured and what WAVE schedules from::
       "schema": "jupiter.profile/v1",
       "complete": true,
       "generated_at": 1764096000.0,            # unix seconds
-      "nodes": {name: {"cpu_count": 2, "speed": 1.0, "mem_total": ..., "mem_free": ...,
-                       "cpu_percent": ..., "mem_percent": ..., "updated": ..., "stale": false}},
+      "nodes": {name: {"cpu_count": 2, "speed": 0.27, "mem_total": ..., "mem_free": ...,
+                       "cpu_percent": ..., "mem_percent": ..., "updated": ..., "stale": false,
+                       "burst_speed": 1.05, "host": "9f3c0a1b2d4e5f60"}},
       "links": {src: {dst: {"latency_s": 0.0004, "bandwidth_bps": 2.0e7,
                             "quad_ms_kbit": [a, b, c], "samples": 24, "updated": ...}}},
-      "exec": {task: {node: {"seconds": 0.012, "output_bytes": 5400}}}
+      "exec": {task: {node: {"seconds": 0.012, "output_bytes": 5400, "input_bytes": 1200}}}
     }
 
-``speed`` is relative (1.0 = the reference benchmark speed); bigger is faster.
+``speed`` is relative (1.0 = the reference benchmark speed); bigger is faster. It is the
+sustained rate, stalls of a CPU quota included. ``burst_speed`` (same scale, >= speed) is the
+rate of a short run that fits in one quota slice; 0.0 = unknown (use ``speed``). ``host`` is
+an opaque id of the machine (kernel) the node runs on: nodes with the same non-empty ``host``
+share its ``cpu_count`` cores; "" = unknown.
 ``quad_ms_kbit`` is Jupiter's model time(ms) = a*x^2 + b*x + c, x in Kbit.
+``input_bytes`` is what the profiled run of the task received (its input files; 0 if not recorded).
+``burst_speed``, ``host`` and ``input_bytes`` are optional: older profiles parse as unknown.
 This module is pure: data in, data out.
 """
 
@@ -39,6 +46,8 @@ class NodeProfile:
     mem_percent: float = 0.0
     updated: float = 0.0
     stale: bool = False
+    burst_speed: float = 0.0  # speed of a run inside one CFS quota slice; 0.0 = unknown
+    host: str = ""  # opaque machine (kernel) id: equal ids share cpu_count cores; "" = unknown
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -68,6 +77,7 @@ class LinkProfile:
 class ExecProfile:
     seconds: float
     output_bytes: int
+    input_bytes: int = 0  # what the profiled run received (its input files); 0 if not recorded
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -113,6 +123,14 @@ class Profile:
             nodes = {n: NodeProfile(**v) for n, v in (data.get("nodes") or {}).items()}
         except TypeError as exc:
             raise ValueError(f"profile: field 'nodes': {exc}") from exc
+        for n, np_ in nodes.items():
+            b = np_.burst_speed
+            if isinstance(b, bool) or not isinstance(b, int | float) or not b >= 0:
+                raise ValueError(f"profile: field 'nodes.{n}.burst_speed': must be a number "
+                                 f">= 0 (0 = unknown), got {b!r}")
+            if not isinstance(np_.host, str):
+                raise ValueError(f"profile: field 'nodes.{n}.host': must be a string, "
+                                 f"got {np_.host!r}")
         links: dict[str, dict[str, LinkProfile]] = {}
         for s, dsts in (data.get("links") or {}).items():
             for d, v in dsts.items():
@@ -135,11 +153,15 @@ class Profile:
         for t, per in (data.get("exec") or {}).items():
             for n, v in per.items():
                 try:
-                    exec_.setdefault(t, {})[n] = ExecProfile(
-                        seconds=float(v["seconds"]), output_bytes=int(v["output_bytes"])
-                    )
-                except (KeyError, TypeError, ValueError) as exc:
+                    ep = ExecProfile(seconds=float(v["seconds"]),
+                                     output_bytes=int(v["output_bytes"]),
+                                     input_bytes=int(v.get("input_bytes", 0)))
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     raise ValueError(f"profile: field 'exec.{t}.{n}': {exc!r}") from exc
+                if ep.input_bytes < 0:
+                    raise ValueError(f"profile: field 'exec.{t}.{n}.input_bytes': must be "
+                                     f">= 0, got {ep.input_bytes}")
+                exec_.setdefault(t, {})[n] = ep
         return cls(
             nodes=nodes,
             links=links,

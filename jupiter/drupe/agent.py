@@ -152,6 +152,7 @@ class Agent:
                       if e.sweeps},
             "errors": dict(self.errors),
             "speed": self.bench.speed if self.bench else None,
+            "burst_speed": self.bench.burst_speed if self.bench else None,
             "last_report": self.last_report,
         }
 
@@ -187,8 +188,11 @@ class Agent:
 
     # ---- talking to home ---------------------------------------------------------------
     def _resources(self) -> dict[str, Any]:
-        """psutil figures now; ``speed`` from the last benchmark (home keeps its own copy)."""
-        return resource_profile(self.bench.speed if self.bench else 1.0).to_dict()
+        """psutil figures now; speeds from the last benchmark (home keeps its own copy)."""
+        if self.bench is None:
+            return resource_profile(1.0).to_dict()
+        return resource_profile(self.bench.speed,
+                                burst_speed=self.bench.burst_speed).to_dict()
 
     async def _do_bench(self, slot: dict[str, Any]) -> None:
         # Runs on the event loop on purpose: nothing else happens on this node during a bench
@@ -197,12 +201,13 @@ class Agent:
         self.bench = b = self._benchmark()
         self.bench_at = time.monotonic()
         self.m_speed.set(b.speed)
-        self.log.info("cpu benchmark: speed %.3f (%.3fs wall, %d stalls)", b.speed,
-                      b.wall_seconds, b.stalls)
+        self.log.info("cpu benchmark: speed %.3f, burst %.3f (%.3fs wall, %d stalls)",
+                      b.speed, b.burst_speed, b.wall_seconds, b.stalls)
         await self._report({"node": self.node, "slot": slot.get("slot"),
                             "resources": self._resources(),
-                            "bench": {"speed": b.speed, "seconds": b.seconds,
-                                      "wall_seconds": b.wall_seconds, "stalls": b.stalls}})
+                            "bench": {"speed": b.speed, "burst_speed": b.burst_speed,
+                                      "seconds": b.seconds, "wall_seconds": b.wall_seconds,
+                                      "stalls": b.stalls}})
 
     async def _register(self) -> None:
         assert self._home is not None

@@ -4,8 +4,9 @@
 realistic inputs: ingress tasks get the sample file, every other task gets what its parents
 produced for it (``broadcast``: every output to every child; ``split``: the i-th output in
 name order to the i-th child). Each task runs ``repeat`` times on fresh folders and the median
-is kept. The result is the ``exec`` part of a profile (``{task: {node: {seconds,
-output_bytes}}}``).
+is kept, with the bytes it received (``input_bytes``: the sample file, or the parents'
+outputs for it) and output. The result is the ``exec`` part of a profile (``{task: {node:
+{seconds, output_bytes, input_bytes}}}``).
 
 :func:`scale_exec` is the cheap alternative: profile on one reference node, then estimate the
 other nodes by their benchmark speed (seconds x speed_ref / speed_node).
@@ -34,9 +35,11 @@ class TaskResult:
     runs: list[float] = field(default_factory=list)
     output_bytes: int = 0
     outputs: list[str] = field(default_factory=list)
+    input_bytes: int = 0  # sum over the input files of the run
 
     def to_exec(self) -> ExecProfile:
-        return ExecProfile(seconds=self.seconds, output_bytes=self.output_bytes)
+        return ExecProfile(seconds=self.seconds, output_bytes=self.output_bytes,
+                           input_bytes=self.input_bytes)
 
 
 def item_of(filename: str) -> str:
@@ -112,10 +115,12 @@ def profile_app(
                 runs.append(total)
             res = TaskResult(seconds=statistics.median(runs), runs=runs,
                              output_bytes=sum(len(v) for v in outputs.values()),
-                             outputs=sorted(outputs))
+                             outputs=sorted(outputs),
+                             input_bytes=sum(len(v) for v in files.values()))
             results[name] = res
             if progress:
                 progress(f"{name}: {res.seconds * 1e3:.2f} ms (median of {repeat}), "
+                         f"{res.input_bytes} input bytes in {len(files)} file(s), "
                          f"{res.output_bytes} output bytes in {len(outputs)} file(s)")
             for child, files_for_child in route(task, outputs).items():
                 if child != HOME:
@@ -134,7 +139,10 @@ def exec_document(per_node: dict[str, dict[str, ExecProfile]]) -> dict[str, Any]
 
 def scale_exec(profile: Profile, ref: str, node: str, tasks: list[str] | None = None
                ) -> dict[str, ExecProfile]:
-    """Estimate ``node``'s exec profile from ``ref``'s: seconds x speed[ref] / speed[node]."""
+    """Estimate ``node``'s exec profile from ``ref``'s: seconds x speed[ref] / speed[node].
+
+    Output and input bytes are copied.
+    """
     for n in (ref, node):
         if n not in profile.nodes:
             raise JupiterError(f"scale: node {n!r} has no resource profile (speed) yet; wait "
@@ -149,7 +157,8 @@ def scale_exec(profile: Profile, ref: str, node: str, tasks: list[str] | None = 
         if ep is None:
             raise JupiterError(f"scale: task {t!r} has no execution profile on reference node "
                                f"{ref!r}; run `jupiter drupe exec --node {ref}` first")
-        out[t] = ExecProfile(seconds=ep.seconds * s_ref / s_node, output_bytes=ep.output_bytes)
+        out[t] = ExecProfile(seconds=ep.seconds * s_ref / s_node, output_bytes=ep.output_bytes,
+                             input_bytes=ep.input_bytes)
     return out
 
 

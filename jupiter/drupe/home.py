@@ -7,8 +7,8 @@ Endpoints (bearer token on all but ``/healthz``, ``/ready``, ``/metrics``):
   ``{"action": "idle", "cycle_running": bool}``; 409 when N is not registered
 * ``POST /report`` ``{node, slot, links: {dst: link}, errors: {dst: msg}, resources,
   probe_bytes}``
-* ``POST /exec`` ``{"exec": {task: {node: {seconds, output_bytes}}}}``: merged into the
-  profile, published before the answer
+* ``POST /exec`` ``{"exec": {task: {node: {seconds, output_bytes, input_bytes}}}}``
+  (``input_bytes`` optional): merged into the profile, published before the answer
 * ``GET /profile`` (``jupiter.profile/v1``), ``GET /status`` (``done``/``total``,
   ``missing``, ``stale``, ``errors``, ``complete``), ``GET /metrics``, ``/healthz``, ``/ready``
 

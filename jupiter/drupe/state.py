@@ -47,9 +47,15 @@ def _node_profile(data: Any, where: str) -> NodeProfile:
     if extra:
         raise ReportError(f"{where}: unknown field(s) {sorted(extra)}")
     try:
-        return NodeProfile(**data)
+        np_ = NodeProfile(**data)
     except TypeError as exc:
         raise ReportError(f"{where}: {exc}") from exc
+    b = np_.burst_speed
+    if isinstance(b, bool) or not isinstance(b, int | float) or not b >= 0:
+        raise ReportError(f"{where}: 'burst_speed' must be a number >= 0, got {b!r}")
+    if not isinstance(np_.host, str):
+        raise ReportError(f"{where}: 'host' must be a string, got {np_.host!r}")
+    return np_
 
 
 def _link_profile(data: Any, where: str) -> LinkProfile:
@@ -79,6 +85,7 @@ class HomeState:
         self.link_errors: dict[Pair, dict[str, Any]] = {}
         self.exec: dict[str, dict[str, ExecProfile]] = {}
         self.speed: dict[str, float] = {}  # from bench slots only
+        self.burst_speed: dict[str, float] = {}  # from bench slots only; absent = unknown
         self.benched_at: dict[str, float] = {}
         self.probe_bytes_total = 0
         self.reports_total = 0
@@ -147,10 +154,15 @@ class HomeState:
                      if data.get("resources") is not None else None)
         bench = data.get("bench")
         speed = None
+        burst = 0.0
         if bench is not None:
             speed = bench.get("speed") if isinstance(bench, dict) else None
             if not isinstance(speed, int | float) or isinstance(speed, bool) or not speed > 0:
                 raise ReportError(f"field 'bench.speed': must be a number > 0, got {speed!r}")
+            burst = bench.get("burst_speed", 0.0)
+            if not isinstance(burst, int | float) or isinstance(burst, bool) or not burst >= 0:
+                raise ReportError("field 'bench.burst_speed': must be a number >= 0 "
+                                  f"(0 = unknown), got {burst!r}")
         probe_bytes = data.get("probe_bytes", 0)
         if not isinstance(probe_bytes, int) or probe_bytes < 0:
             raise ReportError("field 'probe_bytes': must be a non-negative integer")
@@ -166,6 +178,10 @@ class HomeState:
             self.agents[node].resources = resources
         if speed is not None:
             self.speed[node] = float(speed)
+            if burst > 0:
+                self.burst_speed[node] = max(float(burst), float(speed))
+            else:
+                self.burst_speed.pop(node, None)
             self.benched_at[node] = now
         self.probe_bytes_total += probe_bytes
         self.reports_total += 1
@@ -205,7 +221,10 @@ class HomeState:
 
     # ---- exec -------------------------------------------------------------------------------
     def merge_exec(self, data: dict[str, Any]) -> int:
-        """Merge ``{"exec": {task: {node: {seconds, output_bytes}}}}``; returns entries merged."""
+        """Merge ``{"exec": {task: {node: {seconds, output_bytes[, input_bytes]}}}}``.
+
+        Returns the number of entries merged.
+        """
         ex = data.get("exec")
         if not isinstance(ex, dict):
             raise ReportError("field 'exec': expected {task: {node: {seconds, output_bytes}}}")
@@ -219,11 +238,12 @@ class HomeState:
                                       f"{', '.join(self.cfg.nodes)}")
                 try:
                     ep = ExecProfile(seconds=float(v["seconds"]),
-                                     output_bytes=int(v["output_bytes"]))
-                except (KeyError, TypeError, ValueError) as exc:
+                                     output_bytes=int(v["output_bytes"]),
+                                     input_bytes=int(v.get("input_bytes", 0)))
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     raise ReportError(f"field 'exec.{task}.{node}': {exc!r} (needs seconds, "
-                                      "output_bytes)") from exc
-                if ep.seconds < 0 or ep.output_bytes < 0:
+                                      "output_bytes; optional input_bytes)") from exc
+                if ep.seconds < 0 or ep.output_bytes < 0 or ep.input_bytes < 0:
                     raise ReportError(f"field 'exec.{task}.{node}': values must be >= 0")
                 parsed.setdefault(task, {})[node] = ep
         for task, per in parsed.items():
@@ -254,6 +274,7 @@ class HomeState:
                 continue
             np_ = NodeProfile(**a.resources.to_dict())
             np_.speed = self.speed.get(n, 1.0)
+            np_.burst_speed = self.burst_speed.get(n, 0.0)
             np_.stale = n in stale
             nodes[n] = np_
         links: dict[str, dict[str, LinkProfile]] = {}

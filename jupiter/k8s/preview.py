@@ -39,7 +39,8 @@ def nominal_profile(inventory: dict[str, Any]) -> dict[str, Any]:
         "generated_at": 0.0,
         "nodes": {n["name"]: {"cpu_count": 1, "speed": float(n.get("cpu_share") or 1.0),
                               "mem_total": 0, "mem_free": 0, "cpu_percent": 0.0,
-                              "mem_percent": 0.0, "updated": 0.0, "stale": False}
+                              "mem_percent": 0.0, "updated": 0.0, "stale": False,
+                              "burst_speed": 0.0, "host": ""}
                   for n in nodes},
         "links": links,
         "exec": {},

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from jupiter.drupe.estimate import LinkEstimator, Sample, estimate_sweep, ladder
-from jupiter.drupe.resources import cpu_benchmark, effective_seconds
+from jupiter.drupe.resources import burst_seconds, cpu_benchmark, effective_seconds
 from jupiter.drupe.schedule import directed_phases, round_robin
 from jupiter.profile import fit_quadratic
 
@@ -163,3 +164,59 @@ def test_delayed_probes_do_not_bend_the_estimate() -> None:
     est = estimate_sweep(clean + delayed)
     assert est.bandwidth_bps == pytest.approx(5e6, rel=0.01)
     assert est.latency_s == pytest.approx(0.001 + 4 * 1024 / 5e6, rel=0.01)
+
+
+def throttled_stamps(chunks: int, chunk_s: float, quota_chunks: int, period_s: float = 0.1
+                     ) -> list[float]:
+    """Chunk end times under a CFS quota of ``quota_chunks`` chunks per period."""
+    stamps, t, budget = [0.0], 0.0, quota_chunks
+    for _ in range(chunks):
+        if budget == 0:
+            t = (int(t / period_s) + 1) * period_s  # stalled until the next period
+            budget = quota_chunks
+        t += chunk_s
+        budget -= 1
+        stamps.append(t)
+    return stamps
+
+
+def fake_clock(stamps: list[float]) -> Callable[[], float]:
+    """A clock that returns ``stamps`` one call after the other."""
+    return iter(stamps).__next__
+
+
+def test_burst_seconds_is_the_median_chunk_times_the_chunks() -> None:
+    stamps = throttled_stamps(100, 0.001, 25)
+    assert burst_seconds(stamps) == pytest.approx(0.1)  # no stall: 100 chunks of 1 ms
+    assert effective_seconds(stamps)[0] == pytest.approx(0.4, rel=0.02)
+    with pytest.raises(ValueError, match="two chunks"):
+        burst_seconds([0.0, 1.0])
+
+
+def test_cpu_benchmark_burst_speed_of_a_throttled_node() -> None:
+    # a quarter-core quota: fast chunks, long stalls; half the reference work per chunk count
+    b = cpu_benchmark(chunks=100, clock=fake_clock(throttled_stamps(100, 0.001, 25)))
+    assert b.stalls == 3
+    assert b.seconds == pytest.approx(0.8, rel=0.02)  # normalised to CHUNKS
+    assert b.speed == pytest.approx(0.25, rel=0.02)
+    assert b.burst_speed == pytest.approx(1.0, rel=0.01)
+    assert b.burst_speed > b.speed
+
+
+def test_cpu_benchmark_burst_speed_of_an_unthrottled_node() -> None:
+    b = cpu_benchmark(chunks=100, clock=fake_clock([i * 0.001 for i in range(101)]))
+    assert b.stalls == 0
+    assert b.speed == pytest.approx(1.0)
+    assert b.burst_speed == pytest.approx(b.speed) and b.burst_speed >= b.speed
+
+
+def test_cpu_benchmark_burst_speed_is_never_below_speed() -> None:
+    # uneven chunks without stalls: the median chunk (2 ms) is slower than the mean rate
+    durations = [0.002] * 51 + [0.0005] * 49
+    stamps = [0.0]
+    for d in durations:
+        stamps.append(stamps[-1] + d)
+    b = cpu_benchmark(chunks=100, clock=fake_clock(stamps))
+    assert b.stalls == 0
+    assert b.speed > 0.2 / (0.002 * 200)  # what the median alone would say
+    assert b.burst_speed == b.speed

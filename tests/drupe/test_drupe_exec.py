@@ -104,6 +104,24 @@ def test_profile_legacy_app_in_topological_order(legacy_app: Path) -> None:
     assert not prof.complete and prof.links == {}
 
 
+def test_input_bytes_are_what_each_task_received(legacy_app: Path) -> None:
+    sample = legacy_app / "sample_input" / "1data.txt"
+    res = profile_app(load_app(legacy_app), sample=sample, repeat=1)
+    assert res["split"].input_bytes == sample.stat().st_size  # ingress: the sample file
+    # split routes part_a to left, part_b to right; join gets both of their outputs
+    assert res["left"].input_bytes == len(SAMPLE) // 2
+    assert res["right"].input_bytes == len(SAMPLE) - len(SAMPLE) // 2
+    assert res["join"].input_bytes == res["left"].output_bytes + res["right"].output_bytes
+    doc = exec_document({"edge1": {t: r.to_exec() for t, r in res.items()}})
+    prof = Profile.from_dict(json.loads(json.dumps(doc)))
+    assert {t: prof.exec[t]["edge1"].input_bytes for t in res} == {
+        t: r.input_bytes for t, r in res.items()}
+    # the scaled estimate copies them
+    prof.nodes = {"edge1": NodeProfile(speed=1.0), "edge2": NodeProfile(speed=0.5)}
+    scaled = scale_exec(prof, "edge1", "edge2")
+    assert scaled["join"].input_bytes == res["join"].input_bytes
+
+
 def test_process_interface_app(tmp_path: Path) -> None:
     root = make_app(tmp_path / "papp", {
         "app.yaml": """\
