@@ -11,11 +11,14 @@ Algorithms: ``heft``, ``peft``, ``stream``, ``wave_greedy``, ``random``, ``sprea
                       home (no input/result transfers).
 ``use_home``          let tasks run on home too (default false: workers only, as Jupiter)
 ``input_bytes``       bytes of one input item sent by home to each ingress task (number
-                      or ``{task: bytes}``; default 0: one request's latency)
+                      or ``{task: bytes}``; default: the ``input_bytes`` DRUPE's execution
+                      profiler fed each ingress task, else 0: one request's latency)
 ``comm_model``        ``linear`` (latency + bytes/bandwidth, default) or ``quadratic``
                       (DRUPE's ``quad_ms_kbit``)
 ``default_seconds``   compute seconds at reference speed of a task never profiled (1.0)
 ``default_output_bytes`` output of a task never profiled (0)
+``task_overhead_s``   the dispatcher's CPU seconds per task run at reference speed (0)
+``byte_overhead_s``   the dispatcher's CPU seconds per byte a run receives or sends (0)
 ``seed``              ``random``: the seed (default 0)
 ``distinct``          ``random``/``wave_greedy``: prefer the least used nodes (default true)
 ``weights``           ``wave_greedy``: ``[w_net, w_cpu, w_mem]`` (default ``[1, 1, 1]``)
@@ -77,6 +80,7 @@ OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "default_seconds": (_nonneg, "a number >= 0"),
     "default_output_bytes": (_nonneg, "a number >= 0"),
     "task_overhead_s": (_nonneg, "seconds >= 0 of dispatcher CPU per task run"),
+    "byte_overhead_s": (_nonneg, "seconds >= 0 of dispatcher CPU per byte in or out"),
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
     "distinct": (lambda v: isinstance(v, bool), "true or false"),
     "weights": (lambda v: isinstance(v, list | tuple) and len(v) == 3
@@ -92,7 +96,7 @@ OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "created_at": (_nonneg, "unix seconds"),
 }
 _COST_OPTIONS = ("home", "use_home", "input_bytes", "comm_model", "default_seconds",
-                 "default_output_bytes", "task_overhead_s")
+                 "default_output_bytes", "task_overhead_s", "byte_overhead_s")
 
 
 def check_options(algorithm: str, options: MappingABC[str, Any], *,

@@ -3,11 +3,22 @@
 Everything the schedulers need is held in numpy arrays so that 1000 tasks on 100 nodes
 schedule in well under a second:
 
-* ``W[v, n]`` compute seconds of task ``v`` on node ``n``. From the profile's
-  ``exec[task][node].seconds`` where measured; otherwise the task's *base cost* divided by
-  the node's ``speed`` (1.0 = the reference). The base cost is the mean of the measured
-  seconds normalised to the reference speed (``seconds * speed``) over the nodes where
-  the task was measured, else ``default_seconds``.
+* ``W[v, n]`` CPU seconds of task ``v`` on node ``n`` for one item, at the node's *burst*
+  speed (a short run inside its CPU quota: ``burst_speed``, else ``speed``). From the
+  profile's ``exec[task][node].seconds`` where measured; otherwise the task's *base cost*
+  divided by the node's burst speed (1.0 = the reference). The base cost is the mean of
+  the measured seconds normalised to the reference speed (``seconds * burst speed``) over
+  the nodes where the task was measured, else ``default_seconds``. To that comes the
+  dispatcher's own work per run (CIRCE receives, spools, hashes, joins, persists and
+  pushes): ``task_overhead_s + byte_overhead_s * (bytes in + bytes out)`` at reference
+  speed, divided by the burst speed. Home's ingress and egress are the same work, so the
+  ``source`` and ``sink`` pseudo-tasks (below) cost that much on home.
+* ``share[n]`` the cores node ``n`` sustains (``speed / burst_speed``: below 1 under a CPU
+  quota, capped at ``cpu_count``; 1 when the burst speed is unknown). With a stream, a
+  node's busy time per item is ``sum(W) / share``.
+* ``host[n]`` the machine a node runs on and ``host_cores[h]`` its cores: nodes whose
+  profiles name the same non-empty ``host`` (emulated nodes on one machine) share its
+  ``cpu_count`` cores; any other node is a machine of its own.
 * an edge ``e = (u, v)`` carries ``edata[e, p]`` bytes when its parent ``u`` runs on node
   ``p``: the parent's ``output_bytes`` on that node (mean of the measured nodes, else
   ``default_output_bytes``). In ``split`` mode the parent's outputs are shared out one per
@@ -19,8 +30,9 @@ schedule in well under a second:
   crossing edge always pays the latency, even for an empty output: one request per item.
 
 The home node (where CIRCE injects inputs and collects results) enters the graph as two
-pseudo-tasks pinned to it with zero compute: ``source`` (its edges to the ingress tasks
-carry ``input_bytes``) and ``sink`` (every task whose children include ``home`` sends its
+pseudo-tasks pinned to it: ``source`` (its edges to the ingress tasks carry
+``input_bytes``; by default the ``input_bytes`` DRUPE's execution profiler fed each
+ingress task) and ``sink`` (every task whose children include ``home`` sends its
 output there). Transfers from home and back home are thus part of every schedule and of
 the predicted latency.
 
@@ -41,7 +53,7 @@ import numpy as np
 
 from jupiter.app.model import HOME, App
 from jupiter.errors import InvalidInput, Problem
-from jupiter.profile import Profile
+from jupiter.profile import NodeProfile, Profile
 
 COMM_MODELS = ("linear", "quadratic")
 
@@ -66,11 +78,23 @@ class CostModel:
     cpu_load: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] percent
     mem_load: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] percent
     pin: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [V] or -1
+    share: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] sustained cores
+    host: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [N]
+    host_cores: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [H]
 
     def __post_init__(self) -> None:
         V, N = self.W.shape
         if self.pin.size == 0:
             self.pin = np.full(V, -1, dtype=np.int64)
+        if self.share.size == 0:
+            self.share = np.ones(N)
+        if self.host.size == 0:  # every node a machine of its own, one task at a time
+            self.host = np.arange(N, dtype=np.int64)
+            self.host_cores = np.ones(N)
+        self.H = int(self.host_cores.size)
+        self.shared_hosts = bool(np.bincount(self.host, minlength=self.H).max(initial=0) > 1)
+        # busy seconds per item a task puts on its node when items stream (W / share)
+        self.load = self.W / self.share[None, :]
         if self.cpu_load.size == 0:
             self.cpu_load = np.zeros(N)
         if self.mem_load.size == 0:
@@ -268,11 +292,12 @@ def build_cost_model(
     *,
     home: str | None = HOME,
     use_home: bool = False,
-    input_bytes: float | MappingABC[str, float] | None = 0.0,
+    input_bytes: float | MappingABC[str, float] | None = None,
     comm_model: str = "linear",
     default_seconds: float = 1.0,
     default_output_bytes: float = 0.0,
     task_overhead_s: float = 0.0,
+    byte_overhead_s: float = 0.0,
 ) -> CostModel:
     """Build the cost model of ``app`` on ``nodes`` from a DRUPE ``profile``.
 
@@ -280,8 +305,10 @@ def build_cost_model(
     where inputs come from and results go to. Tasks run on every node but home, unless
     ``use_home`` is true or a task's ``pin`` names it. Raises :class:`InvalidInput`
     naming every missing or wrong profile field, unknown pin, or bad option.
-    ``task_overhead_s`` is the dispatcher's own CPU work per task run at reference speed
-    (CIRCE: receive, spool, join, push), added to every task and scaled by node speed.
+    ``task_overhead_s`` and ``byte_overhead_s`` are the dispatcher's own CPU work per task
+    run and per byte the run receives or sends, at reference speed (CIRCE: receive, hash,
+    spool, join, persist, push); see the module documentation. ``input_bytes`` ``None``
+    takes the input size DRUPE profiled each ingress task with (0 when not recorded).
     """
     problems: list[Problem] = []
     if comm_model not in COMM_MODELS:
@@ -337,7 +364,8 @@ def build_cost_model(
         problems.append(Problem(app.source or "app", "the app has no tasks", field="tasks"))
     for label, value in (("default_seconds", default_seconds),
                          ("default_output_bytes", default_output_bytes),
-                         ("task_overhead_s", task_overhead_s)):
+                         ("task_overhead_s", task_overhead_s),
+                         ("byte_overhead_s", byte_overhead_s)):
         if not isinstance(value, int | float) or value < 0:
             problems.append(Problem("options", f"must be a number >= 0, got {value!r}",
                                     field=label))
@@ -347,7 +375,8 @@ def build_cost_model(
                 problems.append(Problem("profile", "seconds and output_bytes must be >= 0",
                                         field=f"exec.{t}.{n}"))
     ingress = app.ingress
-    in_bytes = {t: _input_bytes_for(input_bytes, t, problems) for t in ingress}
+    in_bytes = {t: _input_bytes_for(input_bytes, t, problems) if input_bytes is not None
+                else _profiled_input_bytes(profile, t) for t in ingress}
     if problems:
         raise InvalidInput(problems, "schedule input")
 
@@ -355,7 +384,9 @@ def build_cost_model(
     T = len(names)
     has_home = home is not None
     V = T + (2 if has_home else 0)
-    speed = np.array([profile.nodes[n].speed for n in node_list], dtype=float)
+    profiles = [profile.nodes[n] for n in node_list]
+    speed = np.array([p.speed for p in profiles], dtype=float)
+    burst = np.array([p.burst_speed if p.burst_speed > 0 else p.speed for p in profiles])
     pos = {n: i for i, n in enumerate(node_list)}
     W = np.zeros((V, N))
     out = np.zeros((T, N))
@@ -364,16 +395,16 @@ def build_cost_model(
         known = [(pos[n], ep) for n, ep in per.items() if n in pos]
         measured_all = [(n, ep) for n, ep in per.items() if n in profile.nodes]
         if measured_all:
-            base = float(np.mean([ep.seconds * profile.nodes[n].speed for n, ep in measured_all]))
+            base = float(np.mean([ep.seconds * _burst_speed(profile.nodes[n])
+                                  for n, ep in measured_all]))
             base_out = float(np.mean([ep.output_bytes for _, ep in measured_all]))
         else:
             base, base_out = float(default_seconds), float(default_output_bytes)
-        W[i] = base / speed
+        W[i] = base / burst
         out[i] = base_out
         for j, ep in known:
             W[i, j] = ep.seconds
             out[i, j] = ep.output_bytes
-        W[i] += task_overhead_s / speed
     allowed = np.zeros((V, N), dtype=bool)
     allowed[:T, workers] = True
     home_idx = pos[home] if has_home else None
@@ -407,6 +438,13 @@ def build_cost_model(
                 esrc.append(i)
                 edst.append(task_index[c])
             rows.append(share)
+    edata = np.array(rows, dtype=float).reshape(len(rows), N)
+    if task_overhead_s or byte_overhead_s:  # the dispatcher's work per run, home's too
+        moved = np.zeros(V)  # bytes in + out per run (mean over the parent's nodes)
+        mean_data = edata.mean(axis=1) if N else np.zeros(len(rows))
+        np.add.at(moved, np.array(esrc, dtype=np.int64), mean_data)
+        np.add.at(moved, np.array(edst, dtype=np.int64), mean_data)
+        W += (task_overhead_s + byte_overhead_s * moved)[:, None] / burst[None, :]
     lat = np.zeros((N, N))
     inv_bw = np.zeros((N, N))
     quad = np.zeros((3, N, N)) if comm_model == "quadratic" else None
@@ -419,8 +457,17 @@ def build_cost_model(
             inv_bw[a, b] = 8.0 / lp.bandwidth_bps
             if quad is not None:
                 quad[:, a, b] = lp.quad_ms_kbit
-    cpu = np.array([profile.nodes[n].cpu_percent for n in node_list], dtype=float)
-    mem = np.array([profile.nodes[n].mem_percent for n in node_list], dtype=float)
+    cpu = np.array([p.cpu_percent for p in profiles], dtype=float)
+    mem = np.array([p.mem_percent for p in profiles], dtype=float)
+    cores = np.array([max(1, p.cpu_count) for p in profiles], dtype=float)
+    share = np.where([p.burst_speed > 0 for p in profiles],
+                     np.minimum(cores, speed / burst), 1.0) if N else np.ones(0)
+    machines: dict[str, int] = {}
+    host = np.array([machines.setdefault(p.host or f"\0{i}", len(machines))
+                     for i, p in enumerate(profiles)], dtype=np.int64)
+    host_cores = np.ones(len(machines))
+    for i, h in enumerate(host.tolist()):  # a shared machine: its cores; else one at a time
+        host_cores[h] = cores[i] if profiles[i].host else 1.0
     return CostModel(
         tasks=names,
         nodes=node_list,
@@ -428,7 +475,7 @@ def build_cost_model(
         allowed=allowed,
         esrc=np.array(esrc, dtype=np.int64),
         edst=np.array(edst, dtype=np.int64),
-        edata=np.array(rows, dtype=float).reshape(len(rows), N),
+        edata=edata,
         lat=lat,
         inv_bw=inv_bw,
         quad=quad,
@@ -438,4 +485,18 @@ def build_cost_model(
         cpu_load=cpu,
         mem_load=mem,
         pin=pin,
+        share=share,
+        host=host,
+        host_cores=host_cores,
     )
+
+
+def _burst_speed(node: NodeProfile) -> float:
+    return node.burst_speed if node.burst_speed > 0 else node.speed
+
+
+def _profiled_input_bytes(profile: Profile, task: str) -> float:
+    """Mean input size DRUPE profiled ``task`` with (0 when none was recorded)."""
+    sizes = [ep.input_bytes for ep in (profile.exec.get(task) or {}).values()
+             if ep.input_bytes > 0]
+    return float(np.mean(sizes)) if sizes else 0.0

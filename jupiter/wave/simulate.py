@@ -2,17 +2,22 @@
 
 Latency: a discrete-event simulation of how CIRCE runs one item through the mapping.
 Home injects the item at time 0 (so the transfers home -> ingress tasks count), a task
-starts when all its inputs have arrived and its node is free, a node runs one task at a
-time and, when several are waiting, the one with the longest remaining path (upward rank
-under this mapping) first; transfers are delays of ``latency + bytes/bandwidth`` that do
-not contend. The item is done when every result is back at home.
+starts when all its inputs have arrived, its node is free and a core of its machine is
+free; a node runs one task at a time and, when several are waiting, the one with the
+longest remaining path (upward rank under this mapping) first. Nodes on one machine
+(the same ``host`` in the profile, e.g. emulated nodes) share its cores; home's ingress
+and egress work (``source``, ``sink``) takes a core of home's machine but not home's task
+slot. Transfers are delays of ``latency + bytes/bandwidth`` that do not contend. The item
+is done when every result is back at home.
 
-Period: with a stream of items, each node and each directed link is a stage of a
-pipeline. Per item a node is busy for the sum of the compute of its tasks, a link for
-the sum of the bandwidth-time (bytes/bandwidth; latency overlaps with other transfers)
-of the edges crossing it. The busiest stage bounds the steady-state rate: period = its
-busy time, throughput = 1/period, bottleneck = its name ("node edge1" or
-"link cloud1->pi1").
+Period: with a stream of items, each node, each shared machine and each directed link is
+a stage of a pipeline. Per item a node is busy for the CPU of its tasks divided by the
+cores it sustains (``share``: its CPU quota), a shared machine for the CPU of every task
+on its nodes divided by its cores, a link for the sum of the bandwidth-time
+(bytes/bandwidth; latency overlaps with other transfers) of the edges crossing it. The
+busiest stage bounds the steady-state rate: period = its busy time, throughput =
+1/period, bottleneck = its name ("node edge1", "link cloud1->pi1" or "host
+cloud1+cloud2+hub").
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Prediction:
     plan: Plan
     node_load: np.ndarray  # [N] busy seconds per item
     link_load: np.ndarray  # [N, N] busy seconds per item
+    host_load: np.ndarray  # [H] busy seconds per item of each machine
 
     @property
     def throughput_per_s(self) -> float | None:
@@ -72,12 +78,14 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
     rank = mapped_rank(cm, assign, edge_cost)
     pos = cm.topo_pos
     nodes = assign.tolist()
+    host_of = cm.host.tolist()
+    free = cm.host_cores.astype(np.int64).tolist()  # cores free per machine
     start = [0.0] * V
     finish = [0.0] * V
     arrival = [0.0] * V
     remaining = [len(p) for p in cm.pred]
     running = [False] * cm.N
-    queues: list[list[tuple[float, int, int]]] = [[] for _ in range(cm.N)]
+    queues: list[list[tuple[float, int, int]]] = [[] for _ in range(cm.H)]  # per machine
     # events: (time, 0 finish | 1 ready, seq, vertex); finishes first at equal times
     events = [(0.0, 1, v, v) for v in range(V) if remaining[v] == 0]
     heapq.heapify(events)
@@ -89,11 +97,13 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
         touched: list[int] = []
         while events and events[0][0] == now:
             _, kind, _, v = pop(events)
-            n = nodes[v]
+            h = host_of[nodes[v]]
             if kind == 0:
                 if v < T:
-                    running[n] = False
-                    touched.append(n)
+                    running[nodes[v]] = False
+                if v < T or dur[v] > 0:
+                    free[h] += 1
+                    touched.append(h)
                 for e in succ[v]:
                     c = edst[e]
                     t = now + edge_cost[e]
@@ -103,30 +113,40 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
                     if remaining[c] == 0:
                         seq += 1
                         push(events, (arrival[c], 1, seq, c))
-            elif v >= T:  # home's source/sink occupy no node
+            elif v >= T and dur[v] <= 0:  # home's source/sink with no work: instant
                 start[v] = finish[v] = now
                 seq += 1
                 push(events, (now, 0, seq, v))
             else:
-                push(queues[n], (-rank[v], pos[v], v))
-                touched.append(n)
+                push(queues[h], (-rank[v], pos[v], v))
+                touched.append(h)
         if len(touched) > 1:
             touched = sorted(set(touched))
-        for n in touched:
-            if not running[n] and queues[n]:
-                _, _, v = pop(queues[n])
-                running[n] = True
+        for h in touched:
+            queue = queues[h]
+            waiting: list[tuple[float, int, int]] = []  # their node is busy
+            while free[h] > 0 and queue:
+                entry = pop(queue)
+                v = entry[2]
+                if v < T:
+                    if running[nodes[v]]:
+                        waiting.append(entry)
+                        continue
+                    running[nodes[v]] = True
+                free[h] -= 1
                 start[v] = now
                 finish[v] = f = now + dur[v]
                 seq += 1
                 push(events, (f, 0, seq, v))
+            for entry in waiting:
+                push(queue, entry)
     return Plan(assign=assign.copy(), start=np.array(start), finish=np.array(finish))
 
 
 def loads(cm: CostModel, assign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Busy seconds per item of every node ([N]) and every directed link ([N, N])."""
     node = np.zeros(cm.N)
-    np.add.at(node, assign, cm.W[np.arange(cm.V), assign])
+    np.add.at(node, assign, cm.load[np.arange(cm.V), assign])
     link = np.zeros((cm.N, cm.N))
     if cm.E:
         pu, pv = assign[cm.esrc], assign[cm.edst]
@@ -135,15 +155,35 @@ def loads(cm: CostModel, assign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return node, link
 
 
-def period_of(node: np.ndarray, link: np.ndarray) -> float:
-    return float(max(node.max(initial=0.0), link.max(initial=0.0)))
+def host_loads(cm: CostModel, assign: np.ndarray) -> np.ndarray:
+    """Busy seconds per item of every machine shared by several nodes ([H]; 0 for a
+    machine of one node, whose node stage already bounds it)."""
+    host = np.zeros(cm.H)
+    if cm.shared_hosts:
+        np.add.at(host, cm.host[assign], cm.W[np.arange(cm.V), assign])
+        host /= cm.host_cores
+        host[np.bincount(cm.host, minlength=cm.H) < 2] = 0.0
+    return host
 
 
-def bottleneck_name(cm: CostModel, node: np.ndarray, link: np.ndarray) -> str:
+def period_of(node: np.ndarray, link: np.ndarray, host: np.ndarray | None = None) -> float:
+    busiest = max(node.max(initial=0.0), link.max(initial=0.0))
+    return float(busiest if host is None else max(busiest, host.max(initial=0.0)))
+
+
+def host_name(cm: CostModel, h: int) -> str:
+    return "host " + "+".join(n for i, n in enumerate(cm.nodes) if int(cm.host[i]) == h)
+
+
+def bottleneck_name(cm: CostModel, node: np.ndarray, link: np.ndarray,
+                    host: np.ndarray | None = None) -> str:
     nmax = node.max(initial=0.0)
     lmax = link.max(initial=0.0)
-    if nmax <= 0 and lmax <= 0:
+    hmax = 0.0 if host is None else host.max(initial=0.0)
+    if nmax <= 0 and lmax <= 0 and hmax <= 0:
         return "none"
+    if host is not None and hmax > max(nmax, lmax):
+        return host_name(cm, int(np.argmax(host)))
     if nmax >= lmax:
         return f"node {cm.nodes[int(np.argmax(node))]}"
     p, q = np.unravel_index(int(np.argmax(link)), link.shape)
@@ -154,11 +194,13 @@ def evaluate(cm: CostModel, assign: np.ndarray) -> Prediction:
     """Latency (simulated), period and bottleneck of the mapping ``assign``."""
     plan = simulate(cm, assign)
     node, link = loads(cm, assign)
+    host = host_loads(cm, assign)
     return Prediction(
         latency_s=plan.makespan,
-        period_s=period_of(node, link),
-        bottleneck=bottleneck_name(cm, node, link),
+        period_s=period_of(node, link, host),
+        bottleneck=bottleneck_name(cm, node, link, host),
         plan=plan,
         node_load=node,
         link_load=link,
+        host_load=host,
     )

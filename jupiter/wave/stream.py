@@ -6,7 +6,8 @@ HEFT tends to stack the tasks of a chain on one fast node to save transfers, and
 node then caps the throughput. ``stream`` starts from HEFT's mapping and improves it by
 local search:
 
-1. Find the bottleneck: the node with the most compute per item, or the link with the
+1. Find the bottleneck: the node with the most compute per item (over the cores it
+   sustains), the machine shared by several nodes with the most, or the link with the
    most transfer time per item.
 2. Candidate moves: every movable task on that node (or at either end of an edge
    crossing that link) to every other node it may run on. For each task the new period
@@ -33,23 +34,29 @@ import numpy as np
 
 from jupiter.wave.cost import CostModel
 from jupiter.wave.heft import heft
-from jupiter.wave.simulate import loads, simulate
+from jupiter.wave.simulate import host_loads, loads, simulate
 
 _REL = 1e-9
 
 
-def _key(node: np.ndarray, link: np.ndarray) -> tuple[float, int]:
-    period = max(float(node.max(initial=0.0)), float(link.max(initial=0.0)))
+def _key(node: np.ndarray, link: np.ndarray, host: np.ndarray) -> tuple[float, int]:
+    period = max(float(node.max(initial=0.0)), float(link.max(initial=0.0)),
+                 float(host.max(initial=0.0)))
     if period <= 0:
         return 0.0, 0
     tol = period * _REL
-    count = int((node >= period - tol).sum() + (link >= period - tol).sum())
+    count = int((node >= period - tol).sum() + (link >= period - tol).sum()
+                + (host >= period - tol).sum())
     return period, count
 
 
 def _bottleneck_tasks(cm: CostModel, assign: np.ndarray, node: np.ndarray,
-                      link: np.ndarray, movable: np.ndarray) -> list[int]:
+                      link: np.ndarray, host: np.ndarray, movable: np.ndarray) -> list[int]:
     nmax, lmax = node.max(initial=0.0), link.max(initial=0.0)
+    hmax = host.max(initial=0.0)
+    if hmax > max(nmax, lmax):  # every task on the busiest shared machine
+        on = cm.host[assign[: cm.T]] == int(np.argmax(host))
+        return np.flatnonzero(on & movable).tolist()
     if nmax >= lmax:
         b = int(np.argmax(node))
         tasks = np.flatnonzero((assign[: cm.T] == b) & movable)
@@ -66,17 +73,26 @@ def _bottleneck_tasks(cm: CostModel, assign: np.ndarray, node: np.ndarray,
 
 
 def _move_periods(cm: CostModel, assign: np.ndarray, node: np.ndarray, link: np.ndarray,
-                  t: int) -> np.ndarray:
+                  host: np.ndarray, t: int) -> np.ndarray:
     """[N] period if task ``t`` moved to each node (inf where not allowed / not a move)."""
     a = int(assign[t])
     N = cm.N
     node2 = node.copy()
-    node2[a] -= cm.W[t, a]
+    node2[a] -= cm.load[t, a]
     order = np.argsort(node2)
     top1 = node2[order[-1]]
     top2 = node2[order[-2]] if N > 1 else 0.0
     others = np.where(np.arange(N) == order[-1], top2, top1)
-    result = np.maximum(others, node2 + cm.W[t])
+    result = np.maximum(others, node2 + cm.load[t])
+    if cm.shared_hosts:  # the machines' loads: t leaves a's, joins q's
+        shared = np.bincount(cm.host, minlength=cm.H) >= 2
+        host2 = host.copy()
+        ha = int(cm.host[a])
+        if shared[ha]:
+            host2[ha] -= cm.W[t, a] / cm.host_cores[ha]
+        np.maximum(result, host2.max(initial=0.0), out=result)
+        joined = host2[cm.host] + cm.W[t] / cm.host_cores[cm.host]
+        np.maximum(result, np.where(shared[cm.host], joined, 0.0), out=result)
     link2 = link.copy()
     incoming: dict[int, np.ndarray] = {}
     outgoing: dict[int, np.ndarray] = {}
@@ -115,15 +131,16 @@ def stream(
     movable = np.array([cm.pin[v] < 0 and cm.allowed[v].sum() > 1 for v in range(cm.T)],
                        dtype=bool)
     node, link = loads(cm, assign)
-    key = _key(node, link)
+    host = host_loads(cm, assign)
+    key = _key(node, link, host)
     limit = max_moves if max_moves is not None else 4 * cm.T + 16
     sims_left = budget // max(1, cm.V)
     for _ in range(limit):
         if key[0] <= 0:
             break
         candidates: list[tuple[float, float, int, int]] = []
-        for t in _bottleneck_tasks(cm, assign, node, link, movable):
-            periods = _move_periods(cm, assign, node, link, t)
+        for t in _bottleneck_tasks(cm, assign, node, link, host, movable):
+            periods = _move_periods(cm, assign, node, link, host, t)
             for q in np.flatnonzero(periods <= key[0] * (1 + _REL)).tolist():
                 # best period first; among equals, the least loaded destination
                 candidates.append((float(periods[q]), float(node[q]), t, q))
@@ -133,7 +150,8 @@ def stream(
             trial = assign.copy()
             trial[t] = q
             tnode, tlink = loads(cm, trial)
-            tkey = _key(tnode, tlink)
+            thost = host_loads(cm, trial)
+            tkey = _key(tnode, tlink, thost)
             if not (tkey[0] < key[0] * (1 - _REL) or (tkey[0] <= key[0] and tkey[1] < key[1])):
                 continue
             if sims_left <= 0:
@@ -141,7 +159,7 @@ def stream(
             sims_left -= 1
             if simulate(cm, trial).makespan > bound:
                 continue
-            assign, node, link, key = trial, tnode, tlink, tkey
+            assign, node, link, host, key = trial, tnode, tlink, thost, tkey
             moved = True
             break
         if not moved:

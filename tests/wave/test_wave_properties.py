@@ -12,7 +12,7 @@ from wave_helpers import make_app, make_profile
 from jupiter.wave.api import ALGORITHMS, cost_model_for, run_algorithm
 from jupiter.wave.heft import heft
 from jupiter.wave.peft import peft
-from jupiter.wave.simulate import evaluate, loads
+from jupiter.wave.simulate import evaluate, host_loads, loads
 
 
 @st.composite
@@ -43,13 +43,23 @@ def problems(draw):
     modes = {t: draw(st.sampled_from(["broadcast", "split"])) for t in names}
     app = make_app(children, pins=pins, modes=modes)
     prof = make_profile(speeds, links=links, exec_=exec_)
+    machines = draw(st.sampled_from(["own", "one", "pairs"]))  # emulated nodes share one
+    for i, n in enumerate(nodes):
+        node = prof.nodes[n]
+        node.host = {"own": "", "one": "m", "pairs": f"m{i // 2}"}[machines]
+        node.cpu_count = draw(st.integers(1, 3))
+        if draw(st.booleans()):  # a CPU quota: short runs faster than a stream
+            node.burst_speed = node.speed * draw(st.sampled_from([1.0, 2.0, 4.0]))
     options = {"use_home": use_home, "input_bytes": draw(st.sampled_from([0, 5000])),
-               "seed": draw(st.integers(0, 3))}
+               "seed": draw(st.integers(0, 3)),
+               "task_overhead_s": draw(st.sampled_from([0.0, 0.01])),
+               "byte_overhead_s": draw(st.sampled_from([0.0, 1e-6]))}
     return app, prof, nodes, options
 
 
-def check_plan(cm, plan, edge_cost):
-    """Precedence and one task at a time per node."""
+def check_plan(cm, plan, edge_cost, machines=True):
+    """Precedence, one task at a time per node and (simulated plans; the list schedulers
+    plan as if every node were a machine of its own) at most its cores busy per machine."""
     for e in range(cm.E):
         u, v = int(cm.esrc[e]), int(cm.edst[e])
         assert plan.start[v] >= plan.finish[u] + edge_cost[e] - 1e-9
@@ -61,6 +71,15 @@ def check_plan(cm, plan, edge_cost):
         spans = sorted(zip(plan.start[on].tolist(), plan.finish[on].tolist(), strict=True))
         for (_, end), (begin, _) in itertools.pairwise(spans):
             assert end <= begin + 1e-9
+    if not machines:
+        return
+    busy = [v for v in range(cm.V) if v < cm.T or plan.finish[v] > plan.start[v]]
+    for v in busy:  # vertices running at v's start on v's machine, v included
+        h = cm.host[plan.assign[v]]
+        t = plan.start[v]
+        at_once = [u for u in busy if cm.host[plan.assign[u]] == h
+                   and plan.start[u] <= t + 1e-12 and plan.finish[u] > t + 1e-12]
+        assert len(at_once) <= cm.host_cores[h] or plan.finish[v] <= t + 1e-12
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -89,8 +108,9 @@ def test_every_algorithm_gives_a_valid_mapping_and_schedule(problem):
         check_plan(cm, pred.plan, cm.edge_costs(assign))
         assert pred.latency_s == pred.plan.finish.max()
         node, link = loads(cm, assign)
-        assert pred.period_s == max(node.max(), link.max())
-        assert pred.period_s <= pred.latency_s + 1e-9 or pred.bottleneck.startswith("link")
+        assert pred.period_s == max(node.max(), link.max(), host_loads(cm, assign).max())
+        # a node runs its tasks of one item one at a time: their CPU fits in the latency
+        assert (node * cm.share <= pred.latency_s * (1 + 1e-9) + 1e-9).all()
         results[algorithm] = pred
     h, s = results["heft"], results["stream"]
     assert s.period_s <= h.period_s + 1e-12
@@ -103,5 +123,5 @@ def test_list_schedules_are_valid(problem):
     app, prof, nodes, options = problem
     cm = cost_model_for(app, prof, nodes, options)
     for plan in (heft(cm), peft(cm)):
-        check_plan(cm, plan, cm.edge_costs(plan.assign))
+        check_plan(cm, plan, cm.edge_costs(plan.assign), machines=False)
         assert cm.allowed[np.arange(cm.V), plan.assign].all()

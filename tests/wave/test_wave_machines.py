@@ -1,0 +1,149 @@
+"""The cost model's machine facts, checked by hand: burst speed and sustained cores (CPU
+quotas), nodes sharing one machine's cores, the dispatcher's work per run and per byte,
+and the input size DRUPE profiled the ingress tasks with.
+
+Links here are fast (1 GB/s, no latency) unless said otherwise, so compute dominates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from wave_helpers import make_app
+
+from jupiter.profile import ExecProfile, LinkProfile, NodeProfile, Profile
+from jupiter.wave import predict, schedule
+from jupiter.wave.cost import build_cost_model
+from jupiter.wave.simulate import evaluate, host_loads, loads
+
+
+def profile(nodes: dict[str, NodeProfile], exec_: dict[str, dict[str, ExecProfile]],
+            bandwidth_bps: float = 8e9) -> Profile:
+    return Profile(
+        nodes=nodes,
+        links={s: {d: LinkProfile(latency_s=0.0, bandwidth_bps=bandwidth_bps)
+                   for d in nodes if d != s} for s in nodes},
+        exec=exec_, complete=True, generated_at=1.0)
+
+
+def fork_app():
+    """a -> (b, c) -> home: b and c can run at the same time."""
+    return make_app({"a": ["b", "c"], "b": ["home"], "c": ["home"]})
+
+
+def fork_exec(seconds: float = 1.0) -> dict[str, dict[str, ExecProfile]]:
+    return {t: {n: ExecProfile(seconds=seconds, output_bytes=0) for n in ("n1", "n2")}
+            for t in ("a", "b", "c")}
+
+
+def test_nodes_on_one_machine_share_its_cores_in_the_latency() -> None:
+    apart = {"home": NodeProfile(), "n1": NodeProfile(), "n2": NodeProfile()}
+    one_core = {n: NodeProfile(cpu_count=1, host="m1") for n in ("home", "n1", "n2")}
+    two_cores = {n: NodeProfile(cpu_count=2, host="m1") for n in ("home", "n1", "n2")}
+    mapping = {"a": "n1", "b": "n1", "c": "n2"}
+    app = fork_app()
+    # apart: b (n1) and c (n2) run side by side after a: 1 + 1
+    assert predict(app, profile(apart, fork_exec()), mapping, "home").latency_s == \
+        pytest.approx(2.0)
+    # one machine, one core: b and c take turns: 1 + 1 + 1
+    assert predict(app, profile(one_core, fork_exec()), mapping, "home").latency_s == \
+        pytest.approx(3.0)
+    # one machine, two cores: side by side again
+    assert predict(app, profile(two_cores, fork_exec()), mapping, "home").latency_s == \
+        pytest.approx(2.0)
+
+
+def test_a_node_still_runs_one_task_at_a_time_on_a_shared_machine() -> None:
+    nodes = {n: NodeProfile(cpu_count=4, host="m1") for n in ("home", "n1", "n2")}
+    p = predict(fork_app(), profile(nodes, fork_exec()), {"a": "n1", "b": "n1", "c": "n1"},
+                "home")
+    assert p.latency_s == pytest.approx(3.0)
+
+
+def test_a_shared_machine_bounds_the_period_and_is_named() -> None:
+    nodes = {n: NodeProfile(cpu_count=2, host="m1") for n in ("home", "n1", "n2")}
+    p = predict(fork_app(), profile(nodes, fork_exec()), {"a": "n1", "b": "n2", "c": "n2"},
+                "home")
+    # nodes: n1 1 s, n2 2 s per item; the machine: 3 s of CPU on 2 cores = 1.5 s
+    assert p.period_s == pytest.approx(2.0)
+    assert p.bottleneck == "node n2"
+    spread = predict(fork_app(), profile(nodes, fork_exec()),
+                     {"a": "n1", "b": "n2", "c": "home"}, "home")
+    # each node 1 s, the machine 1.5 s: the machine is the bottleneck
+    assert spread.period_s == pytest.approx(1.5)
+    assert spread.bottleneck == "host n1+n2+home"
+
+
+def test_machines_of_their_own_add_no_stage() -> None:
+    nodes = {n: NodeProfile(cpu_count=2, host=f"m-{n}") for n in ("home", "n1", "n2")}
+    cm = build_cost_model(fork_app(), profile(nodes, fork_exec()), ["n1", "n2"], home="home")
+    assign = cm.pin.copy()
+    assign[:] = [cm.node_index[n] for n in ("n1", "n2", "n2", "home", "home")]
+    assert not cm.shared_hosts
+    assert host_loads(cm, assign).max() == 0.0
+
+
+def test_sustained_cores_scale_the_period_not_the_latency() -> None:
+    # a 0.25-core quota: short runs at full speed (burst 1.0), a stream at a quarter
+    quota = {"home": NodeProfile(), "n1": NodeProfile(speed=0.25, burst_speed=1.0),
+             "n2": NodeProfile(speed=0.25, burst_speed=1.0)}
+    p = predict(fork_app(), profile(quota, fork_exec()), {"a": "n1", "b": "n1", "c": "n2"},
+                "home")
+    assert p.latency_s == pytest.approx(2.0)  # a, then b (n1) beside c (n2), at burst
+    assert p.period_s == pytest.approx(8.0)  # n1: 2 s of CPU at a quarter of a core
+    # unknown burst speed (old profiles): measured seconds are the load, as before
+    old = {"home": NodeProfile(), "n1": NodeProfile(speed=0.25), "n2": NodeProfile(speed=0.25)}
+    q = predict(fork_app(), profile(old, fork_exec()), {"a": "n1", "b": "n1", "c": "n2"},
+                "home")
+    assert q.period_s == pytest.approx(2.0)
+
+
+def test_burst_speed_rates_the_nodes_a_task_was_not_profiled_on() -> None:
+    nodes = {"home": NodeProfile(), "n1": NodeProfile(speed=0.5, burst_speed=2.0),
+             "n2": NodeProfile(speed=0.5, burst_speed=1.0)}
+    exec_ = {"a": {"n1": ExecProfile(seconds=0.5, output_bytes=0)}}  # 1 s at reference
+    cm = build_cost_model(make_app({"a": ["home"]}), profile(nodes, exec_), ["n1", "n2"],
+                          home="home")
+    assert cm.W[0, cm.node_index["n1"]] == pytest.approx(0.5)
+    assert cm.W[0, cm.node_index["n2"]] == pytest.approx(1.0)
+
+
+def test_dispatcher_work_per_run_and_per_byte_on_tasks_and_home() -> None:
+    nodes = {"home": NodeProfile(burst_speed=1.0), "n1": NodeProfile(burst_speed=2.0),
+             "n2": NodeProfile(burst_speed=1.0)}
+    exec_ = {"a": {n: ExecProfile(seconds=0.1, output_bytes=1000, input_bytes=4000)
+                   for n in ("n1", "n2")},
+             "b": {n: ExecProfile(seconds=0.2, output_bytes=500) for n in ("n1", "n2")}}
+    app = make_app({"a": ["b"], "b": ["home"]})
+    plain = build_cost_model(app, profile(nodes, exec_), ["n1", "n2"], home="home")
+    cm = build_cost_model(app, profile(nodes, exec_), ["n1", "n2"], home="home",
+                          task_overhead_s=0.01, byte_overhead_s=1e-6)
+    n1, n2, home = (cm.node_index[n] for n in ("n1", "n2", "home"))
+    # a: 4000 bytes in (the profiled input), 1000 out; b: 1000 in, 500 out
+    assert cm.W[0, n1] - plain.W[0, n1] == pytest.approx((0.01 + 5000e-6) / 2.0)
+    assert cm.W[0, n2] - plain.W[0, n2] == pytest.approx(0.01 + 5000e-6)
+    assert cm.W[1, n2] - plain.W[1, n2] == pytest.approx(0.01 + 1500e-6)
+    # home sends the input (source) and receives the result (sink)
+    assert cm.W[cm.source, home] == pytest.approx(0.01 + 4000e-6)
+    assert cm.W[cm.sink, home] == pytest.approx(0.01 + 500e-6)
+    # home's work is on the item's path: source, a, b, sink, plus two transfers at 1 GB/s
+    p = evaluate(cm, np.array([n1, n1, home, home]))
+    assert p.latency_s == pytest.approx(
+        cm.W[cm.source, home] + cm.W[0, n1] + cm.W[1, n1] + cm.W[cm.sink, home]
+        + (4000 + 500) / 1e9)
+    node, _ = loads(cm, p.plan.assign)
+    assert node[home] == pytest.approx(cm.W[cm.source, home] + cm.W[cm.sink, home])
+
+
+def test_input_bytes_default_to_what_drupe_fed_the_ingress_task() -> None:
+    nodes = {n: NodeProfile() for n in ("home", "n1")}
+    exec_ = {"a": {"n1": ExecProfile(seconds=0.0, output_bytes=0, input_bytes=1_000_000)}}
+    app = make_app({"a": ["home"]})
+    slow = profile(nodes, exec_, bandwidth_bps=8e6)  # 1 MB/s
+    p = predict(app, slow, {"a": "n1"}, "home")
+    assert p.latency_s == pytest.approx(1.0)  # the profiled megabyte, home -> n1
+    # an explicit option wins
+    assert predict(app, slow, {"a": "n1"}, "home", input_bytes=0).latency_s == \
+        pytest.approx(0.0)
+    m = schedule(app, slow, ["n1"], algorithm="heft", home="home")
+    assert m.predicted["latency_s"] == pytest.approx(1.0)
