@@ -13,7 +13,8 @@ same run), predicted vs measured, and how many single and stream items were meas
 ``--repeat K`` the whole set runs K times: one table per run, then the median per mapping.
 Needs root (network namespaces).
 
-Run: python bench/mapping.py [--app NAME] [--items N] [--only ALGO[,ALGO]] [--repeat K]
+Run: python bench/mapping.py [--app NAME] [--items N] [--packets P] [--only ALGO[,ALGO]]
+     [--repeat K] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -155,6 +157,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=_positive_int, default=1, metavar="K",
                         help="run the whole set K times, then print the median per mapping "
                         "(default: %(default)s)")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="copy each deployment's profile, mapping, report and CIRCE tables "
+                        "to DIR/run<K>/<algorithm>/ before its teardown")
     return parser.parse_args(argv)
 
 
@@ -187,9 +192,13 @@ def playbook(name: str, extra: dict[str, str]) -> None:
         raise SystemExit(f"{name} failed for {extra}")
 
 
+KEPT = ("profile.json", "mapping.json", "report.json", "circe/runtime.csv", "circe/items.csv")
+
+
 def deploy_and_measure(algorithm: str, app: str, state_root: str,
-                       input_dir: Path | None) -> Metrics:
-    """deploy.yml with one mapping algorithm, its report.json, then teardown.yml (purge)."""
+                       input_dir: Path | None, keep: Path | None = None) -> Metrics:
+    """deploy.yml with one mapping algorithm, its report.json, then teardown.yml (purge);
+    with ``keep``, the deployment's records are copied to ``keep/<algorithm>/`` first."""
     extra = {"jupiter_deployment": f"bm{algorithm[:6]}", "jupiter_app": app,
              "jupiter_scheduler": algorithm, "jupiter_state_root": state_root,
              "testbed_subnet": f"10.81.{ALGORITHMS.index(algorithm) + 1}.0/24"}
@@ -198,19 +207,27 @@ def deploy_and_measure(algorithm: str, app: str, state_root: str,
         extra["drupe_exec_input"] = str(min(input_dir.iterdir()))
     try:
         playbook("deploy.yml", extra)
-        report = json.loads(Path(state_root, extra["jupiter_deployment"],
-                                 "report.json").read_text())
+        state = Path(state_root, extra["jupiter_deployment"])
+        report = json.loads((state / "report.json").read_text())
+        if keep is not None:
+            for name in KEPT:
+                if (state / name).is_file():
+                    target = keep / algorithm / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(state / name, target)
     finally:
         playbook("teardown.yml", {**extra, "jupiter_purge": "true"})
     return metrics(report)
 
 
-def run_set(algorithms: Sequence[str], app: str, input_dir: Path | None) -> Results:
+def run_set(algorithms: Sequence[str], app: str, input_dir: Path | None,
+            keep: Path | None = None) -> Results:
     results: Results = {}
     with tempfile.TemporaryDirectory(prefix="jupiter-bench-") as state_root:
         for algorithm in algorithms:
             start = time.monotonic()
-            results[algorithm] = deploy_and_measure(algorithm, app, state_root, input_dir)
+            results[algorithm] = deploy_and_measure(algorithm, app, state_root, input_dir,
+                                                    keep)
             print(f"  {algorithm}: done in {time.monotonic() - start:.0f}s", flush=True)
     return results
 
@@ -235,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs: list[Results] = []
         for k in range(args.repeat):
             print(f"run {k + 1}/{args.repeat}: {', '.join(args.only)}", flush=True)
-            runs.append(run_set(args.only, args.app, input_dir))
+            runs.append(run_set(args.only, args.app, input_dir,
+                                args.keep / f"run{k + 1}" if args.keep else None))
             print(f"\nrun {k + 1}/{args.repeat}\n{format_table(runs[-1])}\n", flush=True)
     if args.repeat > 1:
         print(f"median of {args.repeat} runs (vs spread: against spread's median)\n"

@@ -10,12 +10,17 @@ schedule in well under a second:
   the measured seconds normalised to the reference speed (``seconds * burst speed``) over
   the nodes where the task was measured, else ``default_seconds``. To that comes the
   dispatcher's own work per run (CIRCE receives, spools, hashes, joins, persists and
-  pushes): ``task_overhead_s + byte_overhead_s * (bytes in + bytes out)`` at reference
-  speed, divided by the burst speed. Home's ingress and egress are the same work, so the
-  ``source`` and ``sink`` pseudo-tasks (below) cost that much on home.
+  pushes): ``task_overhead_s`` at reference speed, divided by the burst speed. Home's
+  ingress and egress are the same work, so the ``source`` and ``sink`` pseudo-tasks
+  (below) cost that much on home.
+* ``cpu[v, n]`` CPU seconds per item: ``W`` plus the dispatcher's work per byte the run
+  receives or sends, ``byte_overhead_s * (bytes in + bytes out)`` divided by the burst
+  speed (``byte_cpu[n]`` seconds per byte). That work streams with the bytes: it overlaps
+  a transfer over a link slower than it, so for one item an edge takes the longer of the
+  two (below), while a stream of items pays it in full on the nodes.
 * ``share[n]`` the cores node ``n`` sustains (``speed / burst_speed``: below 1 under a CPU
   quota, capped at ``cpu_count``; 1 when the burst speed is unknown). With a stream, a
-  node's busy time per item is ``sum(W) / share``.
+  node's busy time per item is ``sum(cpu) / share``.
 * ``host[n]`` the machine a node runs on and ``host_cores[h]`` its cores: nodes whose
   profiles name the same non-empty ``host`` (emulated nodes on one machine) share its
   ``cpu_count`` cores; any other node is a machine of its own.
@@ -26,8 +31,10 @@ schedule in well under a second:
   mode every child receives all of it.
 * moving an edge's data from node ``p`` to node ``q != p`` costs ``latency + bytes /
   bandwidth`` (linear model) or Jupiter's DRUPE quadratic ``a*x^2 + b*x + c`` ms with
-  ``x`` in Kbit (``comm_model="quadratic"``). On the same node it costs nothing. A
-  crossing edge always pays the latency, even for an empty output: one request per item.
+  ``x`` in Kbit (``comm_model="quadratic"``). A crossing edge always pays the latency,
+  even for an empty output: one request per item. On the same node there is no link.
+  Either way the edge takes at least the dispatcher's per-byte work at its slower end
+  (``bytes * max(byte_cpu[p], byte_cpu[q])``), 0 without ``byte_overhead_s``.
 
 The home node (where CIRCE injects inputs and collects results) enters the graph as two
 pseudo-tasks pinned to it: ``source`` (its edges to the ingress tasks carry
@@ -81,6 +88,8 @@ class CostModel:
     share: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] sustained cores
     host: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [N]
     host_cores: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [H]
+    cpu: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [V, N] CPU per item
+    byte_cpu: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] s per byte
 
     def __post_init__(self) -> None:
         V, N = self.W.shape
@@ -93,8 +102,13 @@ class CostModel:
             self.host_cores = np.ones(N)
         self.H = int(self.host_cores.size)
         self.shared_hosts = bool(np.bincount(self.host, minlength=self.H).max(initial=0) > 1)
-        # busy seconds per item a task puts on its node when items stream (W / share)
-        self.load = self.W / self.share[None, :]
+        if self.cpu.size == 0:
+            self.cpu = self.W
+        if self.byte_cpu.size == 0:
+            self.byte_cpu = np.zeros(N)
+        self.per_byte = bool(self.byte_cpu.any())
+        # busy seconds per item a task puts on its node when items stream (cpu / share)
+        self.load = self.cpu / self.share[None, :]
         if self.cpu_load.size == 0:
             self.cpu_load = np.zeros(N)
         if self.mem_load.size == 0:
@@ -143,13 +157,17 @@ class CostModel:
         """Seconds to move edge ``e``'s data from node ``p`` to every node (0 at ``p``)."""
         data = self.edata[e, p]
         if self.quad is None:
-            return self.lat[p] + data * self.inv_bw[p]
-        x = data * 0.008  # bytes -> Kbit
-        a, b, c = self.quad[0, p], self.quad[1, p], self.quad[2, p]
-        return np.maximum(0.0, (a * x * x + b * x + c) / 1000.0)
+            row = self.lat[p] + data * self.inv_bw[p]
+        else:
+            x = data * 0.008  # bytes -> Kbit
+            a, b, c = self.quad[0, p], self.quad[1, p], self.quad[2, p]
+            row = np.maximum(0.0, (a * x * x + b * x + c) / 1000.0)
+        if self.per_byte:
+            return np.maximum(row, data * np.maximum(self.byte_cpu[p], self.byte_cpu))
+        return row
 
     def comm(self, e: int, p: int, q: int) -> float:
-        if p == q:
+        if p == q and not self.per_byte:
             return 0.0
         return float(self.comm_row(e, p)[q])
 
@@ -166,10 +184,14 @@ class CostModel:
         pu, pv = assign[self.esrc], assign[self.edst]
         data = self.edata[np.arange(self.E), pu]
         if self.quad is None:
-            return self.lat[pu, pv] + data * self.inv_bw[pu, pv]
-        x = data * 0.008
-        q = self.quad[:, pu, pv]
-        return np.maximum(0.0, (q[0] * x * x + q[1] * x + q[2]) / 1000.0)
+            cost = self.lat[pu, pv] + data * self.inv_bw[pu, pv]
+        else:
+            x = data * 0.008
+            q = self.quad[:, pu, pv]
+            cost = np.maximum(0.0, (q[0] * x * x + q[1] * x + q[2]) / 1000.0)
+        if self.per_byte:
+            return np.maximum(cost, data * np.maximum(self.byte_cpu[pu], self.byte_cpu[pv]))
+        return cost
 
     def edge_occupancy(self, assign: np.ndarray) -> np.ndarray:
         """[E] seconds each edge keeps its link busy under ``assign`` (0 on one node)."""
@@ -439,12 +461,14 @@ def build_cost_model(
                 edst.append(task_index[c])
             rows.append(share)
     edata = np.array(rows, dtype=float).reshape(len(rows), N)
-    if task_overhead_s or byte_overhead_s:  # the dispatcher's work per run, home's too
-        moved = np.zeros(V)  # bytes in + out per run (mean over the parent's nodes)
-        mean_data = edata.mean(axis=1) if N else np.zeros(len(rows))
+    W += task_overhead_s / burst[None, :]  # the dispatcher's work per run, home's too
+    moved = np.zeros(V)  # bytes in + out per run (mean over the parent's nodes)
+    if rows and N:
+        mean_data = edata.mean(axis=1)
         np.add.at(moved, np.array(esrc, dtype=np.int64), mean_data)
         np.add.at(moved, np.array(edst, dtype=np.int64), mean_data)
-        W += (task_overhead_s + byte_overhead_s * moved)[:, None] / burst[None, :]
+    byte_cpu = byte_overhead_s / burst if N else np.zeros(0)
+    cpu_item = W + moved[:, None] * byte_cpu[None, :]
     lat = np.zeros((N, N))
     inv_bw = np.zeros((N, N))
     quad = np.zeros((3, N, N)) if comm_model == "quadratic" else None
@@ -488,6 +512,8 @@ def build_cost_model(
         share=share,
         host=host,
         host_cores=host_cores,
+        cpu=cpu_item,
+        byte_cpu=byte_cpu,
     )
 
 

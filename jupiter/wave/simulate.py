@@ -7,8 +7,10 @@ free; a node runs one task at a time and, when several are waiting, the one with
 longest remaining path (upward rank under this mapping) first. Nodes on one machine
 (the same ``host`` in the profile, e.g. emulated nodes) share its cores; home's ingress
 and egress work (``source``, ``sink``) takes a core of home's machine but not home's task
-slot. Transfers are delays of ``latency + bytes/bandwidth`` that do not contend. The item
-is done when every result is back at home.
+slot. A node under a CPU quota (``share`` < 1) runs at burst speed while the quota of one
+CFS period lasts, then at its sustained rate (a token bucket, full when the item
+arrives). Transfers are delays of ``latency + bytes/bandwidth`` that do not contend. The
+item is done when every result is back at home.
 
 Period: with a stream of items, each node, each shared machine and each directed link is
 a stage of a pipeline. Per item a node is busy for the CPU of its tasks divided by the
@@ -29,6 +31,8 @@ import numpy as np
 
 from jupiter.wave.cost import CostModel
 from jupiter.wave.listsched import Plan
+
+CFS_PERIOD_S = 0.1  # the CFS bandwidth period (Linux and Kubernetes default: 100 ms)
 
 
 @dataclass
@@ -80,6 +84,14 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
     nodes = assign.tolist()
     host_of = cm.host.tolist()
     free = cm.host_cores.astype(np.int64).tolist()  # cores free per machine
+    # CPU quotas: a node sustaining share < 1 core runs at burst speed while its quota
+    # lasts; as a token bucket of rate ``share`` holding one CFS period's quota, full when
+    # the item arrives, a run ends no earlier than its node has earned the CPU it used
+    throttled = [s < 1.0 for s in cm.share.tolist()]
+    share = cm.share.tolist()
+    quota = (cm.share * CFS_PERIOD_S).tolist()
+    used = [0.0] * cm.N
+    cpu = cm.cpu[np.arange(V), assign].tolist()
     start = [0.0] * V
     finish = [0.0] * V
     arrival = [0.0] * V
@@ -135,7 +147,12 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
                     running[nodes[v]] = True
                 free[h] -= 1
                 start[v] = now
-                finish[v] = f = now + dur[v]
+                f = now + dur[v]
+                n = nodes[v]
+                if throttled[n]:
+                    used[n] += cpu[v]
+                    f = max(f, (used[n] - quota[n]) / share[n])
+                finish[v] = f
                 seq += 1
                 push(events, (f, 0, seq, v))
             for entry in waiting:
@@ -160,7 +177,7 @@ def host_loads(cm: CostModel, assign: np.ndarray) -> np.ndarray:
     machine of one node, whose node stage already bounds it)."""
     host = np.zeros(cm.H)
     if cm.shared_hosts:
-        np.add.at(host, cm.host[assign], cm.W[np.arange(cm.V), assign])
+        np.add.at(host, cm.host[assign], cm.cpu[np.arange(cm.V), assign])
         host /= cm.host_cores
         host[np.bincount(cm.host, minlength=cm.H) < 2] = 0.0
     return host

@@ -89,9 +89,9 @@ def _move_periods(cm: CostModel, assign: np.ndarray, node: np.ndarray, link: np.
         host2 = host.copy()
         ha = int(cm.host[a])
         if shared[ha]:
-            host2[ha] -= cm.W[t, a] / cm.host_cores[ha]
+            host2[ha] -= cm.cpu[t, a] / cm.host_cores[ha]
         np.maximum(result, host2.max(initial=0.0), out=result)
-        joined = host2[cm.host] + cm.W[t] / cm.host_cores[cm.host]
+        joined = host2[cm.host] + cm.cpu[t] / cm.host_cores[cm.host]
         np.maximum(result, np.where(shared[cm.host], joined, 0.0), out=result)
     link2 = link.copy()
     incoming: dict[int, np.ndarray] = {}

@@ -83,18 +83,25 @@ def test_machines_of_their_own_add_no_stage() -> None:
     assert host_loads(cm, assign).max() == 0.0
 
 
-def test_sustained_cores_scale_the_period_not_the_latency() -> None:
-    # a 0.25-core quota: short runs at full speed (burst 1.0), a stream at a quarter
+def test_a_cpu_quota_lets_a_short_item_run_at_burst_speed_and_throttles_a_long_one() -> None:
+    # a 0.25-core quota (25 ms per 100 ms CFS period): runs at full speed (burst 1.0)
+    # while the period's quota lasts, then at a quarter
     quota = {"home": NodeProfile(), "n1": NodeProfile(speed=0.25, burst_speed=1.0),
              "n2": NodeProfile(speed=0.25, burst_speed=1.0)}
-    p = predict(fork_app(), profile(quota, fork_exec()), {"a": "n1", "b": "n1", "c": "n2"},
-                "home")
-    assert p.latency_s == pytest.approx(2.0)  # a, then b (n1) beside c (n2), at burst
-    assert p.period_s == pytest.approx(8.0)  # n1: 2 s of CPU at a quarter of a core
-    # unknown burst speed (old profiles): measured seconds are the load, as before
+    mapping = {"a": "n1", "b": "n1", "c": "n2"}
+    short = predict(fork_app(), profile(quota, fork_exec(0.01)), mapping, "home")
+    assert short.latency_s == pytest.approx(0.02)  # a, then b (n1) beside c (n2)
+    assert short.period_s == pytest.approx(0.08)  # a stream: n1's 20 ms at a quarter core
+    # 1 s runs: a earns its CPU at a quarter core, less the 25 ms quota it started with
+    long = predict(fork_app(), profile(quota, fork_exec(1.0)), mapping, "home")
+    a_end = (1.0 - 0.025) / 0.25
+    assert long.plan.finish[0] == pytest.approx(a_end)
+    assert long.latency_s == pytest.approx((2.0 - 0.025) / 0.25)  # b: n1 used 2 s
+    assert long.period_s == pytest.approx(8.0)
+    # unknown burst speed (old profiles): measured seconds are the load, no throttling
     old = {"home": NodeProfile(), "n1": NodeProfile(speed=0.25), "n2": NodeProfile(speed=0.25)}
-    q = predict(fork_app(), profile(old, fork_exec()), {"a": "n1", "b": "n1", "c": "n2"},
-                "home")
+    q = predict(fork_app(), profile(old, fork_exec()), mapping, "home")
+    assert q.latency_s == pytest.approx(2.0)
     assert q.period_s == pytest.approx(2.0)
 
 
@@ -109,7 +116,8 @@ def test_burst_speed_rates_the_nodes_a_task_was_not_profiled_on() -> None:
 
 
 def test_dispatcher_work_per_run_and_per_byte_on_tasks_and_home() -> None:
-    nodes = {"home": NodeProfile(burst_speed=1.0), "n1": NodeProfile(burst_speed=2.0),
+    nodes = {"home": NodeProfile(burst_speed=1.0),
+             "n1": NodeProfile(speed=2.0, burst_speed=2.0, cpu_count=4),
              "n2": NodeProfile(burst_speed=1.0)}
     exec_ = {"a": {n: ExecProfile(seconds=0.1, output_bytes=1000, input_bytes=4000)
                    for n in ("n1", "n2")},
@@ -119,20 +127,27 @@ def test_dispatcher_work_per_run_and_per_byte_on_tasks_and_home() -> None:
     cm = build_cost_model(app, profile(nodes, exec_), ["n1", "n2"], home="home",
                           task_overhead_s=0.01, byte_overhead_s=1e-6)
     n1, n2, home = (cm.node_index[n] for n in ("n1", "n2", "home"))
-    # a: 4000 bytes in (the profiled input), 1000 out; b: 1000 in, 500 out
-    assert cm.W[0, n1] - plain.W[0, n1] == pytest.approx((0.01 + 5000e-6) / 2.0)
-    assert cm.W[0, n2] - plain.W[0, n2] == pytest.approx(0.01 + 5000e-6)
-    assert cm.W[1, n2] - plain.W[1, n2] == pytest.approx(0.01 + 1500e-6)
-    # home sends the input (source) and receives the result (sink)
-    assert cm.W[cm.source, home] == pytest.approx(0.01 + 4000e-6)
-    assert cm.W[cm.sink, home] == pytest.approx(0.01 + 500e-6)
-    # home's work is on the item's path: source, a, b, sink, plus two transfers at 1 GB/s
+    # per run: the fixed part, at the node's burst speed
+    assert cm.W[0, n1] - plain.W[0, n1] == pytest.approx(0.01 / 2.0)
+    assert cm.W[1, n2] - plain.W[1, n2] == pytest.approx(0.01)
+    assert cm.W[cm.source, home] == pytest.approx(0.01)
+    assert cm.W[cm.sink, home] == pytest.approx(0.01)
+    # CPU per item adds the bytes: a 4000 in (the profiled input) + 1000 out; b 1000 + 500;
+    # home sends the input and receives the result
+    assert cm.cpu[0, n1] - cm.W[0, n1] == pytest.approx(5000e-6 / 2.0)
+    assert cm.cpu[1, n2] - cm.W[1, n2] == pytest.approx(1500e-6)
+    assert cm.cpu[cm.source, home] - cm.W[cm.source, home] == pytest.approx(4000e-6)
+    assert cm.cpu[cm.sink, home] - cm.W[cm.sink, home] == pytest.approx(500e-6)
+    # one item: the per-byte work streams with the transfer (1 GB/s links: it is the
+    # longer), at the slower end; on one node (a -> b on n1) there is no link
     p = evaluate(cm, np.array([n1, n1, home, home]))
     assert p.latency_s == pytest.approx(
-        cm.W[cm.source, home] + cm.W[0, n1] + cm.W[1, n1] + cm.W[cm.sink, home]
-        + (4000 + 500) / 1e9)
+        cm.W[cm.source, home] + 4000e-6 + cm.W[0, n1] + 1000e-6 / 2.0 + cm.W[1, n1]
+        + 500e-6 + cm.W[cm.sink, home])
+    # a stream pays the bytes on both ends
     node, _ = loads(cm, p.plan.assign)
-    assert node[home] == pytest.approx(cm.W[cm.source, home] + cm.W[cm.sink, home])
+    assert node[home] == pytest.approx(cm.cpu[cm.source, home] + cm.cpu[cm.sink, home])
+    assert node[n1] == pytest.approx(cm.cpu[0, n1] + cm.cpu[1, n1])
 
 
 def test_input_bytes_default_to_what_drupe_fed_the_ingress_task() -> None:

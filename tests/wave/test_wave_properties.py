@@ -109,8 +109,11 @@ def test_every_algorithm_gives_a_valid_mapping_and_schedule(problem):
         assert pred.latency_s == pred.plan.finish.max()
         node, link = loads(cm, assign)
         assert pred.period_s == max(node.max(), link.max(), host_loads(cm, assign).max())
-        # a node runs its tasks of one item one at a time: their CPU fits in the latency
-        assert (node * cm.share <= pred.latency_s * (1 + 1e-9) + 1e-9).all()
+        # a node runs its tasks of one item one at a time: their runs fit in the latency
+        runs = np.zeros(cm.N)
+        np.add.at(runs, assign, cm.W[np.arange(cm.V), assign])
+        assert (runs <= pred.latency_s * (1 + 1e-9) + 1e-9).all()
+        assert (node * cm.share >= runs * (1 - 1e-9)).all()  # a stream pays at least that
         results[algorithm] = pred
     h, s = results["heft"], results["stream"]
     assert s.period_s <= h.period_s + 1e-12
