@@ -7,6 +7,11 @@ attempt raised, or its outputs could not be routed or delivered; ``error`` says 
 ``skipped`` (an upstream task failed: not run; ``error`` names it), ``retry`` (one attempt
 raised; ``error``, ``attempt``). Events are best-effort telemetry: the data itself never
 depends on them. A task buffers at most ``MAX_BUFFER`` events while home is unreachable.
+
+The reporter sleeps while it has nothing to send (an idle task wakes for nothing: on a
+quota-limited edge node periodic wake-ups are CPU the tasks do not get). The first event
+wakes it; it then collects events for up to ``interval`` seconds (or until ``batch`` are
+buffered) and sends them in one request.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ class EventReporter:
         self.buffer: list[dict[str, Any]] = []
         self.dropped = 0
         self.sent = 0
-        self._wake = asyncio.Event()
+        self._pending = asyncio.Event()  # the buffer has events
+        self._full = asyncio.Event()  # the buffer holds a batch
 
     def emit(self, item: str, kind: str, t: float | None = None, **extra: Any) -> None:
         if len(self.buffer) >= MAX_BUFFER:
@@ -46,15 +52,22 @@ class EventReporter:
                  "t": time.time() if t is None else t}
         event.update({k: v for k, v in extra.items() if v is not None})
         self.buffer.append(event)
+        self._pending.set()
         if len(self.buffer) >= self.batch:
-            self._wake.set()
+            self._full.set()
 
     async def run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
-            await self.flush()
+            await self._pending.wait()  # idle until there is something to send
+            if len(self.buffer) < self.batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self.interval)
+            self._full.clear()
+            if await self.flush():
+                if not self.buffer:
+                    self._pending.clear()
+            else:  # home unreachable: keep the events, try again an interval later
+                await asyncio.sleep(self.interval)
 
     async def flush(self, deadline: float | None = None) -> bool:
         while self.buffer:
