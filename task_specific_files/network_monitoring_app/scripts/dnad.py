@@ -141,21 +141,26 @@ def simple_detect(counts):
     return threshold, [s for s, v in counts.items() if v > threshold]
 
 
+def write_flagged(path, header, flagged, values):
+    """A detector's log: the ``!`` header line, then ``source value`` per flagged source in
+    address order."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(header + "\n")
+        for src in sorted(flagged, key=sort_key):
+            f.write(f"{src} {values[src]}\n")
+    return [path]
+
+
 def simple_detector(index, inputs, pathin, pathout):
     name = inputs if isinstance(inputs, str) else inputs[0]
     prefix = _summary_prefix(name, index)
     rows = read_summary(os.path.join(pathin, name))
     counts = {src: r[0] for src, r in rows.items()}
     threshold, flagged = simple_detect(counts)
-    out = os.path.join(pathout, f"{prefix}anomalies_simple{index}.log")
-    with open(out, "w", encoding="utf-8") as f:
-        f.write(
-            f"!simple_detector{index}: packets per source > mean + {K:g}*std "
-            f"(threshold {threshold:.2f}, {len(counts)} sources)\n"
-        )
-        for src in sorted(flagged, key=sort_key):
-            f.write(f"{src} {counts[src]}\n")
-    return [out]
+    header = (f"!simple_detector{index}: packets per source > mean + {K:g}*std "
+              f"(threshold {threshold:.2f}, {len(counts)} sources)")
+    return write_flagged(os.path.join(pathout, f"{prefix}anomalies_simple{index}.log"),
+                         header, flagged, counts)
 
 
 # ---- astute_detector -------------------------------------------------------------------------
@@ -204,15 +209,10 @@ def astute_detector(index, inputs, pathin, pathout):
     prefix = _summary_prefix(name, index)
     fanout = read_fanout(os.path.join(pathin, name))
     med, scale, flagged = astute_detect(fanout)
-    out = os.path.join(pathout, f"{prefix}anomalies_astute{index}.log")
-    with open(out, "w", encoding="utf-8") as f:
-        f.write(
-            f"!astute_detector{index}: fan-out robust z > {Z:g} and >= {MIN_FANOUT} "
-            f"(median {med:.1f}, scale {scale:.2f}, {len(fanout)} sources)\n"
-        )
-        for src in sorted(flagged, key=sort_key):
-            f.write(f"{src} {fanout[src]}\n")
-    return [out]
+    header = (f"!astute_detector{index}: fan-out robust z > {Z:g} and >= {MIN_FANOUT} "
+              f"(median {med:.1f}, scale {scale:.2f}, {len(fanout)} sources)")
+    return write_flagged(os.path.join(pathout, f"{prefix}anomalies_astute{index}.log"),
+                         header, flagged, fanout)
 
 
 # ---- fusion_center ---------------------------------------------------------------------------
