@@ -154,7 +154,8 @@ class CostModel:
 
     # ---- costs ---------------------------------------------------------------------
     def comm_row(self, e: int, p: int) -> np.ndarray:
-        """Seconds to move edge ``e``'s data from node ``p`` to every node (0 at ``p``)."""
+        """Seconds to move edge ``e``'s data from node ``p`` to every node (at ``p`` itself:
+        the per-byte work only, 0 without it)."""
         data = self.edata[e, p]
         if self.quad is None:
             row = self.lat[p] + data * self.inv_bw[p]
