@@ -3,6 +3,7 @@ docker): it must complete and show the image builds, the schedule and every mani
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,6 +15,7 @@ OFFLINE = {"KUBECONFIG": ""}
 
 def test_deploy_check_against_the_example_cluster_inventory(tmp_path: Path) -> None:
     result = run_playbook(REPO / "deploy.yml", "--check", "-i", "inventory/cluster.example",
+                          "-e", f"jupiter_state_root={tmp_path / 'state'}",
                           env={**OFFLINE, "HOME": str(tmp_path)}, timeout=600)
     out = result.stdout
     assert result.returncode == 0, out[-5000:] + result.stderr[-2000:]
@@ -54,3 +56,23 @@ def test_images_stage_needs_a_registry(tmp_path: Path) -> None:
                           env={**OFFLINE, "HOME": str(tmp_path)})
     assert result.returncode != 0
     assert "jupiter_image_registry=\"\" (required, e.g. ghcr.io/example)" in result.stdout
+
+
+def test_check_mode_ignores_a_stored_profile_of_other_nodes(tmp_path: Path) -> None:
+    """The state folder holds a profile of other nodes (another inventory under the same
+    deployment name): the preview says so and schedules on the nominal profile."""
+    stored = tmp_path / "state" / "jupiter" / "profile.json"
+    stored.parent.mkdir(parents=True)
+    stored.write_text(json.dumps({"schema": "jupiter.profile/v1", "complete": True,
+                                  "nodes": {"hub": {"speed": 1.0}, "cloud1": {"speed": 1.0}},
+                                  "links": {}, "exec": {}}))
+    result = run_playbook(REPO / "deploy.yml", "--check", "-i", "inventory/cluster.example",
+                          "--tags", "preflight,drupe,wave",
+                          "-e", f"jupiter_state_root={tmp_path / 'state'}",
+                          env={**OFFLINE, "HOME": str(tmp_path)}, timeout=600)
+    out = result.stdout
+    assert result.returncode == 0, out[-5000:] + result.stderr[-2000:]
+    shown = re.sub(r"\s+", " ", out)  # the debug output wraps long lines
+    assert (f"nominal profile from the inventory (check mode: the stored profile {stored} "
+            "lacks home, cloud2, edge1, edge2)") in shown
+    assert "local_pro -> " in out
