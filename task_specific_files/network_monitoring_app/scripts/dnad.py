@@ -175,15 +175,7 @@ def _median(values):
 
 def read_fanout(path):
     """{source: fan-out (distinct destination/port pairs)} of an aggregate output."""
-    fanout = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("!"):
-                continue
-            fields = line.split()
-            if len(fields) >= 6:
-                fanout[fields[0]] = int(fields[5])
-    return fanout
+    return {src: row[4] for src, row in read_summary(path).items()}
 
 
 def astute_detect(fanout):
