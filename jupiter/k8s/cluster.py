@@ -41,13 +41,13 @@ class NotReadyError(JupiterError):
     """A wait ended (timeout or fatal state) before everything was ready."""
 
 
-def _call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call a client method returning raw JSON; 404 -> None; errors -> ClusterError."""
+def _request(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a client method without decoding; 404 -> None; errors -> ClusterError."""
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
     try:
-        resp = fn(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+        return fn(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -57,26 +57,18 @@ def _call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise ClusterError(f"{what}: HTTP {exc.status} {exc.reason}: {detail}") from exc
     except HTTPError as exc:
         raise ClusterError(f"{what}: cannot reach the Kubernetes API: {exc}") from exc
-    return json.loads(resp.data or b"null")
+
+
+def _call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a client method returning raw JSON; 404 -> None; errors -> ClusterError."""
+    resp = _request(what, fn, *args, **kwargs)
+    return None if resp is None else json.loads(resp.data or b"null")
 
 
 def _text(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
     """Like :func:`_call` for endpoints answering plain text (pod logs); 404 -> ''."""
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
-    try:
-        resp = fn(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
-    except ApiException as exc:
-        if exc.status == 404:
-            return ""
-        detail = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else exc.body
-        with contextlib.suppress(TypeError, ValueError, AttributeError):
-            detail = json.loads(detail).get("message", detail)
-        raise ClusterError(f"{what}: HTTP {exc.status} {exc.reason}: {detail}") from exc
-    except HTTPError as exc:
-        raise ClusterError(f"{what}: cannot reach the Kubernetes API: {exc}") from exc
-    return (resp.data or b"").decode("utf-8", "replace")
+    resp = _request(what, fn, *args, **kwargs)
+    return "" if resp is None else (resp.data or b"").decode("utf-8", "replace")
 
 
 def _items(data: dict[str, Any] | None, kind: str) -> list[dict[str, Any]]:
