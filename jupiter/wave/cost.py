@@ -101,7 +101,9 @@ class CostModel:
             self.host = np.arange(N, dtype=np.int64)
             self.host_cores = np.ones(N)
         self.H = int(self.host_cores.size)
-        self.shared_hosts = bool(np.bincount(self.host, minlength=self.H).max(initial=0) > 1)
+        # machines holding several nodes (a machine of one node adds no stage of its own)
+        self.shared_host = np.bincount(self.host, minlength=self.H) > 1  # [H]
+        self.shared_hosts = bool(self.shared_host.any())
         if self.cpu.size == 0:
             self.cpu = self.W
         if self.byte_cpu.size == 0:

@@ -179,7 +179,7 @@ def host_loads(cm: CostModel, assign: np.ndarray) -> np.ndarray:
     if cm.shared_hosts:
         np.add.at(host, cm.host[assign], cm.cpu[np.arange(cm.V), assign])
         host /= cm.host_cores
-        host[np.bincount(cm.host, minlength=cm.H) < 2] = 0.0
+        host[~cm.shared_host] = 0.0
     return host
 
 

@@ -85,7 +85,7 @@ def _move_periods(cm: CostModel, assign: np.ndarray, node: np.ndarray, link: np.
     others = np.where(np.arange(N) == order[-1], top2, top1)
     result = np.maximum(others, node2 + cm.load[t])
     if cm.shared_hosts:  # the machines' loads: t leaves a's, joins q's
-        shared = np.bincount(cm.host, minlength=cm.H) >= 2
+        shared = cm.shared_host
         host2 = host.copy()
         ha = int(cm.host[a])
         if shared[ha]:
