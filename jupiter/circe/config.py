@@ -34,7 +34,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "push_parallel": 2,  # concurrent pushes per destination (more only shares a slow link)
     "request_timeout_s": 120.0,  # one HTTP request, body included
     "event_batch": 500,  # events per POST /events
-    "event_interval_s": 0.2,  # a task sends its events to home this long after the first
+    "event_interval_s": 1.0,  # a task sends its events to home this long after the first
     "watch_interval_s": 0.5,  # home scans state_dir/input/ this often
     "table_grace_s": 10.0,  # home waits this long for late task events before writing a row
     "fsync": True,  # durable spool writes (disable only for throwaway benchmarks)

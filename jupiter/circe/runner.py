@@ -36,6 +36,11 @@ class Outcome:
     attempts: int
     started: float  # wall clock of the first attempt
     finished: float
+    cpu_s: float = 0.0  # CPU time of the thread that ran the attempts
+
+    @property
+    def wall_s(self) -> float:
+        return self.finished - self.started
 
     @property
     def ok(self) -> bool:
@@ -55,44 +60,55 @@ def execute(code: TaskCode, item: str, inputs: list[tuple[str, bytes]], retries:
             on_failure: Callable[[int, str], None] | None = None) -> Outcome:
     """Run ``code`` on one item; a raising task is retried ``retries`` times."""
     started = time.time()
+    cpu = time.thread_time()
     error = ""
     for attempt in range(1, retries + 2):
         try:
             outputs = code.run(item, inputs)
             check_outputs(outputs)
-            return Outcome(outputs, None, attempt, started, time.time())
+            return Outcome(outputs, None, attempt, started, time.time(),
+                           time.thread_time() - cpu)
         except Exception as exc:  # the task's own failure: recorded, never fatal
             error = describe(exc)
             if on_failure is not None:
                 on_failure(attempt, error)
-    return Outcome(None, error, retries + 1, started, time.time())
+    return Outcome(None, error, retries + 1, started, time.time(), time.thread_time() - cpu)
 
 
 class InlinePolicy:
     """Whether a task's code is fast enough to run on the event loop instead of a worker
     thread: handing an item to a thread and back costs more than a tiny task itself.
 
-    The estimate is a decaying maximum of observed run times, so one slow run sends the
-    next ones back to the pool and only a series of fast runs brings them inline again; the
-    first run always goes to the pool (nothing is known yet). Inputs above
-    ``max_input_bytes`` always go to the pool (a run's time tends to grow with its input).
-    ``max_seconds`` 0 never runs code inline.
+    Judged by the CPU time of recent runs, at most ``max_seconds``, and their wall time, at
+    most ``WALL_FACTOR`` times that. CPU time is what a run costs the loop; its wall time
+    on a node under a CPU quota also holds the periods the whole process was throttled
+    (the pool would not run it sooner), so it only catches code that waits (I/O, sleeps)
+    rather than computes. Each estimate is a decaying maximum of observed runs, so one slow
+    run sends the next ones back to the pool and only a series of fast runs brings them
+    inline again; the first run always goes to the pool (nothing is known yet). Inputs
+    above ``max_input_bytes`` always go to the pool (a run's time tends to grow with its
+    input). ``max_seconds`` 0 never runs code inline.
     """
 
     DECAY = 0.9  # per observed run
+    WALL_FACTOR = 100  # 1 ms of CPU: up to 100 ms of wall, one CFS period of throttling
 
     def __init__(self, max_seconds: float, max_input_bytes: int = 64 * 1024) -> None:
         self.max_seconds = max_seconds
         self.max_input_bytes = max_input_bytes
-        self.estimate: float | None = None
+        self.cpu_estimate: float | None = None
+        self.wall_estimate = 0.0
 
     def inline(self, input_bytes: int) -> bool:
-        return (self.max_seconds > 0 and self.estimate is not None
-                and self.estimate <= self.max_seconds and input_bytes <= self.max_input_bytes)
+        return (self.max_seconds > 0 and self.cpu_estimate is not None
+                and self.cpu_estimate <= self.max_seconds
+                and self.wall_estimate <= self.max_seconds * self.WALL_FACTOR
+                and input_bytes <= self.max_input_bytes)
 
-    def observe(self, seconds: float) -> None:
-        self.estimate = (seconds if self.estimate is None
-                         else max(seconds, self.estimate * self.DECAY))
+    def observe(self, cpu_s: float, wall_s: float) -> None:
+        self.cpu_estimate = (cpu_s if self.cpu_estimate is None
+                             else max(cpu_s, self.cpu_estimate * self.DECAY))
+        self.wall_estimate = max(wall_s, self.wall_estimate * self.DECAY)
 
 
 # ---- process-pool workers (executor: process) ----------------------------------------

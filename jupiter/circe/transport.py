@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import aiohttp
 from aiohttp import web
 
+from jupiter.circe.httpclient import HttpClient
 from jupiter.errors import JupiterError
 
 SHA_HEADER = "X-Content-SHA256"
@@ -297,7 +297,7 @@ class Sender:
         self.backoff = backoff or Backoff()
         self.timeout = timeout
         self.parallel = parallel_per_destination
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HttpClient | None = None
         self._not_before: dict[str, float] = {}
         self._gates: dict[str, asyncio.Semaphore] = {}
         self.attempts = 0
@@ -305,17 +305,14 @@ class Sender:
         self.pushbacks = 0  # 503/429 answers seen
 
     async def start(self) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, limit_per_host=self.parallel * 2),
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                headers=auth_headers(self.token),
-            )
+        if self._client is None:
+            self._client = HttpClient(auth_headers(self.token), timeout=self.timeout,
+                                      max_idle=self.parallel * 2)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     @staticmethod
     def destination(url: str) -> str:
@@ -340,7 +337,7 @@ class Sender:
         the caller knows it already (else it is computed).
         """
         await self.start()
-        assert self._session is not None
+        assert self._client is not None
         dest = self.destination(url)
         gate = self._gates.get(dest)
         if gate is None:
@@ -354,17 +351,19 @@ class Sender:
             status, payload, retry_after = 0, None, None
             self.attempts += 1
             try:
-                async with gate, self._session.request(method, url, data=body,
-                                                       headers=hdrs) as resp:
-                    status = resp.status
-                    text = await resp.text()
-                    retry_after = resp.headers.get("Retry-After")
+                async with gate:
+                    resp = await self._client.request(method, url, body, hdrs)
+                status = resp.status
+                text = resp.text()
+                retry_after = resp.headers.get("retry-after")
                 try:
                     payload = json.loads(text) if text else None
                 except ValueError:
                     payload = text
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            except (TimeoutError, OSError) as exc:
                 payload = f"{type(exc).__name__}: {exc}"
+            except ValueError as exc:  # a URL or header no request can carry
+                return Delivery(0, f"{type(exc).__name__}: {exc}", attempt + 1)
             attempt += 1
             if 200 <= status < 300:
                 return Delivery(status, payload, attempt)

@@ -165,15 +165,38 @@ def test_missing_script_or_entry_point_is_a_clear_error(tmp_path: Path) -> None:
 def test_inline_policy_runs_measured_fast_code_inline_and_backs_off_after_a_slow_run() -> None:
     policy = InlinePolicy(0.001, max_input_bytes=1000)
     assert not policy.inline(10)  # nothing measured yet: the worker pool
-    policy.observe(0.0002)
+    policy.observe(0.0002, 0.0003)
     assert policy.inline(10) and not policy.inline(1001)  # large inputs: the pool
-    policy.observe(0.05)  # one slow run: back to the pool...
+    policy.observe(0.05, 0.05)  # one slow run: back to the pool...
     assert not policy.inline(10)
     fast_runs = 0
     while not policy.inline(10):  # ...until a series of fast runs brings it back
-        policy.observe(0.0002)
+        policy.observe(0.0002, 0.0003)
         fast_runs += 1
     assert 10 < fast_runs < 100
     never = InlinePolicy(0.0)
-    never.observe(0.0)
+    never.observe(0.0, 0.0)
     assert not never.inline(0)
+
+
+def test_inline_policy_judges_cpu_time_so_throttled_runs_stay_inline_but_waiting_code_does_not(
+) -> None:
+    policy = InlinePolicy(0.001)
+    # 0.3 ms of CPU that took 40 ms of wall clock (the node's quota ran out meanwhile)
+    for _ in range(5):
+        policy.observe(0.0003, 0.04)
+    assert policy.inline(10)
+    policy.observe(0.0003, 0.5)  # little CPU, long wall: the code waited (I/O, sleep)
+    assert not policy.inline(10)
+
+
+def test_execute_measures_the_cpu_time_of_its_thread_apart_from_waiting(tmp_path: Path) -> None:
+    t = legacy(tmp_path, "waits", "import time\n"
+               "def task(name, pathin, pathout):\n"
+               "    time.sleep(0.05)\n"
+               "    sum(range(200000))\n"
+               "    open(pathout + '/o.txt', 'w').write('x')\n")
+    code = load_task_code(t, tmp_path, tmp_path / "work")
+    outcome = execute(code, "1", [("1in.txt", b"x")], 0)
+    assert outcome.ok and outcome.wall_s >= 0.05
+    assert 0 < outcome.cpu_s < outcome.wall_s - 0.04
