@@ -6,7 +6,8 @@ then:
 1. **Floor** (measured in this run): a bare aiohttp POST of a 1 KB body to a server in
    another process that makes one durable file write (write, fsync, rename; and a variant
    that also fsyncs the folder, as CIRCE's spool does) before answering; wall time and the
-   CPU both processes spend per request.
+   CPU both processes spend per request. Beside it, the CPU the sending process spends on
+   a 20 KB request with aiohttp's client and with CIRCE's own (``jupiter.circe.httpclient``).
 2. **Per-hop overhead**: real ``jupiter circe task/home`` processes on loopback, 1 KB items
    sent one at a time (the next when home reports the previous done) through identity
    chains of 1 and 5 stages; one hop = (p50 latency of 5 stages - p50 of 1 stage) / 4, also
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -137,10 +140,11 @@ async def _floor_client(port: int, n: int, body: bytes) -> list[float]:
     return times
 
 
-def floor(n: int, tmp: Path, dir_fsync: bool) -> tuple[list[float], float]:
-    """(round-trip times, CPU seconds per request of server + client)."""
+@contextlib.contextmanager
+def floor_server(tmp: Path, dir_fsync: bool) -> Iterator[tuple[int, int]]:
+    """The floor's server in another process: (port, pid) once it answers."""
     port = free_port()
-    d = tmp / f"floor{int(dir_fsync)}"
+    d = tmp / f"floor{int(dir_fsync)}.{port}"
     d.mkdir()
     script = tmp / "floor_server.py"
     script.write_text(FLOOR_SERVER)
@@ -158,13 +162,57 @@ def floor(n: int, tmp: Path, dir_fsync: bool) -> tuple[list[float], float]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        before = cpu_seconds([proc.pid, os.getpid()])
-        times = asyncio.run(_floor_client(port, n, b"x" * 1024))
-        cpu = (cpu_seconds([proc.pid, os.getpid()]) - before) / (n + 20)
-        return times, cpu
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.wait()
+
+
+def floor(n: int, tmp: Path, dir_fsync: bool) -> tuple[list[float], float]:
+    """(round-trip times, CPU seconds per request of server + client)."""
+    with floor_server(tmp, dir_fsync) as (port, pid):
+        before = cpu_seconds([pid, os.getpid()])
+        times = asyncio.run(_floor_client(port, n, b"x" * 1024))
+        return times, (cpu_seconds([pid, os.getpid()]) - before) / (n + 20)
+
+
+async def _push_cpu(port: int, n: int, body: bytes, ours: bool) -> float:
+    """CPU seconds per request of this process sending ``n`` bodies one at a time."""
+    import aiohttp
+
+    from jupiter.circe.httpclient import HttpClient
+
+    url = f"http://127.0.0.1:{port}/x"
+    if ours:
+        client = HttpClient(timeout=30)
+        try:
+            for _ in range(20):
+                await client.request("POST", url, body)
+            t = time.process_time()
+            for _ in range(n):
+                await client.request("POST", url, body)
+            return (time.process_time() - t) / n
+        finally:
+            await client.close()
+    async with aiohttp.ClientSession() as s:
+        for i in range(n + 20):
+            if i == 20:
+                t = time.process_time()
+            async with s.post(url, data=body) as r:
+                await r.read()
+        return (time.process_time() - t) / n
+
+
+def push_client_cpu(n: int, tmp: Path, kb: int = 20) -> tuple[list[float], list[float]]:
+    """CPU per 20 KB request of aiohttp's client and CIRCE's (two alternating rounds)."""
+    body = os.urandom(kb * 1024)
+    theirs: list[float] = []
+    ours: list[float] = []
+    with floor_server(tmp, False) as (port, _):
+        for _ in range(2):
+            theirs.append(asyncio.run(_push_cpu(port, n, body, ours=False)))
+            ours.append(asyncio.run(_push_cpu(port, n, body, ours=True)))
+    return theirs, ours
 
 
 # ---- pipelines ---------------------------------------------------------------------------
@@ -316,6 +364,10 @@ def main() -> int:
               f"{pct(fl, 0.9) * 1e3:.3f} ms, CPU {fl_cpu * 1e3:.3f} ms/request")
         print(f"  write+fsync+rename+fsync dir: p50 {fd50 * 1e3:.3f} ms, p90 "
               f"{pct(fd, 0.9) * 1e3:.3f} ms, CPU {fd_cpu * 1e3:.3f} ms/request")
+        theirs, ours = push_client_cpu(args.items * 2, tmp)
+        print(f"push client, CPU per 20 KB request (n={args.items * 2}, two rounds): aiohttp "
+              f"{' / '.join(f'{c * 1e3:.3f}' for c in theirs)} ms, CIRCE's "
+              f"(jupiter.circe.httpclient) {' / '.join(f'{c * 1e3:.3f}' for c in ours)} ms")
         lat1, _ = sequential(1, args.items, tmp)
         lat5, cpu5 = sequential(5, args.items, tmp)
         p1, p5 = statistics.median(lat1), statistics.median(lat5)
