@@ -10,6 +10,7 @@ A profile is what DRUPE measured and what WAVE schedules from::
                        "cpu_percent": ..., "mem_percent": ..., "updated": ..., "stale": false,
                        "burst_speed": 1.05, "host": "9f3c0a1b2d4e5f60"}},
       "links": {src: {dst: {"latency_s": 0.0004, "bandwidth_bps": 2.0e7,
+                            "burst_bytes": 12500.0,
                             "quad_ms_kbit": [a, b, c], "samples": 24, "updated": ...}}},
       "exec": {task: {node: {"seconds": 0.012, "output_bytes": 5400, "input_bytes": 1200}}}
     }
@@ -20,8 +21,11 @@ rate of a short run that fits in one quota slice; 0.0 = unknown (use ``speed``).
 an opaque id of the machine (kernel) the node runs on: nodes with the same non-empty ``host``
 share its ``cpu_count`` cores; "" = unknown.
 ``quad_ms_kbit`` is Jupiter's model time(ms) = a*x^2 + b*x + c, x in Kbit.
+``burst_bytes`` is how much a link passes at once before its rate limit applies (the bucket of
+a token-bucket shaper, as in htb, tbf or a cloud NIC's burst allowance); 0.0 = none seen.
 ``input_bytes`` is what the profiled run of the task received (its input files; 0 if not recorded).
-``burst_speed``, ``host`` and ``input_bytes`` are optional: older profiles parse as unknown.
+``burst_speed``, ``host``, ``burst_bytes`` and ``input_bytes`` are optional: older profiles
+parse as unknown.
 This module is pure: data in, data out.
 """
 
@@ -60,12 +64,14 @@ class LinkProfile:
     quad_ms_kbit: tuple[float, float, float] = (0.0, 0.0, 0.0)
     samples: int = 0
     updated: float = 0.0
+    burst_bytes: float = 0.0  # passed at once before the rate applies; 0.0 = no burst seen
 
     def transfer_seconds(self, nbytes: float) -> float:
-        """Time to move ``nbytes`` over this link: latency + bytes / bandwidth."""
+        """Time to move ``nbytes`` over this link on its own: latency + the bytes beyond the
+        burst / bandwidth."""
         if nbytes <= 0:
             return 0.0
-        return self.latency_s + 8.0 * nbytes / self.bandwidth_bps
+        return self.latency_s + 8.0 * max(0.0, nbytes - self.burst_bytes) / self.bandwidth_bps
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -141,6 +147,7 @@ class Profile:
                         quad_ms_kbit=tuple(float(x) for x in v.get("quad_ms_kbit", (0, 0, 0))),
                         samples=int(v.get("samples", 0)),
                         updated=float(v.get("updated", 0.0)),
+                        burst_bytes=float(v.get("burst_bytes", 0.0)),
                     )
                 except (KeyError, TypeError, ValueError) as exc:
                     raise ValueError(f"profile: field 'links.{s}.{d}': {exc!r}") from exc
@@ -148,6 +155,9 @@ class Profile:
                     raise ValueError(
                         f"profile: field 'links.{s}.{d}': bandwidth must be > 0 and latency >= 0"
                     )
+                if not 0 <= lp.burst_bytes < float("inf"):
+                    raise ValueError(f"profile: field 'links.{s}.{d}.burst_bytes': must be a "
+                                     f"finite number >= 0 (0 = none), got {lp.burst_bytes!r}")
                 links.setdefault(s, {})[d] = lp
         exec_: dict[str, dict[str, ExecProfile]] = {}
         for t, per in (data.get("exec") or {}).items():
@@ -193,16 +203,23 @@ def fit_quadratic(
     return float(a), float(b), float(c)
 
 
-def fit_link(sizes_bytes: Sequence[float], seconds: Sequence[float]) -> tuple[float, float]:
-    """Fit time = latency + bytes*8/bandwidth by least squares; returns (latency_s, bps).
-
-    Latency is clamped at 0; bandwidth is derived from the slope.
-    """
+def fit_line(sizes_bytes: Sequence[float], seconds: Sequence[float]) -> tuple[float, float]:
+    """Least-squares time = intercept + slope * bytes; returns (intercept_s, slope_s_per_byte),
+    the intercept unclamped (below the round trip when the link bursts)."""
     x = np.asarray(sizes_bytes, dtype=float)
     y = np.asarray(seconds, dtype=float)
     if x.size < 2 or np.unique(x).size < 2:
         raise ValueError("fit_link: need samples of at least two distinct sizes")
     slope, intercept = np.polyfit(x, y, 1)
+    return float(intercept), float(slope)
+
+
+def fit_link(sizes_bytes: Sequence[float], seconds: Sequence[float]) -> tuple[float, float]:
+    """Fit time = latency + bytes*8/bandwidth by least squares; returns (latency_s, bps).
+
+    Latency is clamped at 0; bandwidth is derived from the slope.
+    """
+    intercept, slope = fit_line(sizes_bytes, seconds)
     if slope <= 0:
         raise ValueError("fit_link: transfer time does not grow with size; samples are noise")
-    return max(0.0, float(intercept)), float(8.0 / slope)
+    return max(0.0, intercept), 8.0 / slope

@@ -8,6 +8,12 @@ times. :func:`estimate_sweep` turns the sweep's samples into
 * ``bandwidth_bps``: from the slope of time over size of the largest probes
   (:func:`jupiter.profile.fit_link` over the fastest repeat of each size), where the
   transfer, not the round trip, dominates,
+* ``burst_bytes``: what the link passes at once before its rate applies (a token-bucket
+  shaper's bucket). Without one, the line through the largest probes passes through the
+  smallest probe's time at its size; a bucket of B bytes lets the smallest probes through
+  at once and lowers the line by B / bandwidth, so B = (smallest probe's time - intercept)
+  x bandwidth - its size (0 when that is negative, as under TCP slow start; at most the
+  largest probe),
 * ``quad_ms_kbit``: Jupiter's time(ms) = a*x^2 + b*x + c, x in Kbit, over the fastest repeat
   of every size (:func:`jupiter.profile.fit_quadratic`).
 
@@ -21,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jupiter.profile import LinkProfile, fit_link, fit_quadratic
+from jupiter.profile import LinkProfile, fit_line, fit_quadratic
 
 LARGE_SIZES = 3  # how many of the largest ladder sizes the bandwidth fit uses
 
@@ -41,6 +47,7 @@ class SweepEstimate:
     bandwidth_bps: float
     quad_ms_kbit: tuple[float, float, float]
     samples: int
+    burst_bytes: float = 0.0
 
 
 def ladder(min_bytes: int, max_bytes: int, factor: float) -> list[int]:
@@ -69,16 +76,22 @@ def estimate_sweep(samples: Sequence[Sample], large_sizes: int = LARGE_SIZES) ->
     fastest = {n: min(s.seconds for s in samples if s.nbytes == n) for n in sizes}
     latency = fastest[sizes[0]] / 2.0
     large = sizes[-max(2, large_sizes):]
-    try:
-        _, bandwidth = fit_link(large, [fastest[n] for n in large])
-    except ValueError:
+    intercept, slope = fit_line(large, [fastest[n] for n in large])
+    if slope > 0:
+        bandwidth = 8.0 / slope
+        # the smallest probe's time holds its own bytes unless they came in a burst: what
+        # the line says passed at once beyond them is the link's bucket
+        burst = min(float(large[-1]),
+                    max(0.0, (2 * latency - intercept) / slope - sizes[0]))
+    else:
         # Noise hid the slope (e.g. a very fast link capped by max_bytes): use the mean rate of
         # the largest probes, net of the round trip.
         net = sum(max(fastest[n] - 2 * latency, 1e-9) for n in large)
         bandwidth = 8.0 * sum(large) / net
+        burst = 0.0
     quad = fit_quadratic([8.0 * n / 1000.0 for n in sizes], [1000.0 * fastest[n] for n in sizes])
     return SweepEstimate(latency_s=latency, bandwidth_bps=bandwidth, quad_ms_kbit=quad,
-                         samples=len(samples))
+                         samples=len(samples), burst_bytes=burst)
 
 
 @dataclass
@@ -92,15 +105,18 @@ class LinkEstimator:
     samples: int = 0
     sweeps: int = 0
     updated: float = 0.0
+    burst_bytes: float = 0.0
 
     def update(self, est: SweepEstimate, now: float) -> None:
         if self.latency_s is None or self.bandwidth_bps is None:
             self.latency_s, self.bandwidth_bps = est.latency_s, est.bandwidth_bps
             self.quad_ms_kbit = est.quad_ms_kbit
+            self.burst_bytes = est.burst_bytes
         else:
             a = self.alpha
             self.latency_s = a * est.latency_s + (1 - a) * self.latency_s
             self.bandwidth_bps = a * est.bandwidth_bps + (1 - a) * self.bandwidth_bps
+            self.burst_bytes = a * est.burst_bytes + (1 - a) * self.burst_bytes
             q = [a * n + (1 - a) * o for n, o in zip(est.quad_ms_kbit, self.quad_ms_kbit,
                                                        strict=True)]
             self.quad_ms_kbit = (q[0], q[1], q[2])
@@ -113,4 +129,4 @@ class LinkEstimator:
             raise ValueError("LinkEstimator: no sweep yet")
         return LinkProfile(latency_s=self.latency_s, bandwidth_bps=self.bandwidth_bps,
                            quad_ms_kbit=self.quad_ms_kbit, samples=self.samples,
-                           updated=self.updated)
+                           updated=self.updated, burst_bytes=self.burst_bytes)

@@ -67,12 +67,16 @@ def _link_profile(data: Any, where: str) -> LinkProfile:
                          bandwidth_bps=float(data["bandwidth_bps"]),
                          quad_ms_kbit=(quad[0], quad[1], quad[2]),
                          samples=int(data.get("samples", 0)),
-                         updated=float(data.get("updated", 0.0)))
+                         updated=float(data.get("updated", 0.0)),
+                         burst_bytes=float(data.get("burst_bytes", 0.0)))
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ReportError(f"{where}: {exc!r} (needs latency_s, bandwidth_bps, quad_ms_kbit "
-                          "[a, b, c], samples)") from exc
+                          "[a, b, c], samples; optional burst_bytes)") from exc
     if not lp.bandwidth_bps > 0 or lp.latency_s < 0 or lp.samples < 0:
         raise ReportError(f"{where}: bandwidth_bps must be > 0, latency_s and samples >= 0")
+    if not 0 <= lp.burst_bytes < float("inf"):
+        raise ReportError(f"{where}: burst_bytes must be a finite number >= 0, "
+                          f"got {lp.burst_bytes!r}")
     return lp
 
 

@@ -29,9 +29,13 @@ schedule in well under a second:
   ``default_output_bytes``). In ``split`` mode the parent's outputs are shared out one per
   child, so each child edge carries ``output_bytes / len(children)``; in ``broadcast``
   mode every child receives all of it.
-* moving an edge's data from node ``p`` to node ``q != p`` costs ``latency + bytes /
-  bandwidth`` (linear model) or Jupiter's DRUPE quadratic ``a*x^2 + b*x + c`` ms with
-  ``x`` in Kbit (``comm_model="quadratic"``). A crossing edge always pays the latency,
+* moving an edge's data from node ``p`` to node ``q != p`` costs ``latency + max(0, bytes
+  - burst) / bandwidth`` (linear model; ``burst``: the bytes the link passes at once before
+  its rate applies, as DRUPE measured it, 0 for none) or Jupiter's DRUPE quadratic
+  ``a*x^2 + b*x + c`` ms with ``x`` in Kbit (``comm_model="quadratic"``). The burst
+  only shortens one item's transfer: a stream keeps the bucket empty, so a link's busy
+  time per item stays ``bytes / bandwidth``. HEFT's mean edge cost (the rank that orders
+  the tasks) leaves the burst out. A crossing edge always pays the latency,
   even for an empty output: one request per item. On the same node there is no link.
   Either way the edge takes at least the dispatcher's per-byte work at its slower end
   (``bytes * max(byte_cpu[p], byte_cpu[q])``), 0 without ``byte_overhead_s``.
@@ -90,6 +94,8 @@ class CostModel:
     host_cores: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [H]
     cpu: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [V, N] CPU per item
     byte_cpu: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] s per byte
+    # [N, N] bytes a link passes at once before its rate applies (a shaper's bucket)
+    link_burst: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         V, N = self.W.shape
@@ -108,6 +114,8 @@ class CostModel:
             self.cpu = self.W
         if self.byte_cpu.size == 0:
             self.byte_cpu = np.zeros(N)
+        if self.link_burst.size == 0:
+            self.link_burst = np.zeros((N, N))
         self.per_byte = bool(self.byte_cpu.any())
         # busy seconds per item a task puts on its node when items stream (cpu / share)
         self.load = self.cpu / self.share[None, :]
@@ -160,7 +168,7 @@ class CostModel:
         the per-byte work only, 0 without it)."""
         data = self.edata[e, p]
         if self.quad is None:
-            row = self.lat[p] + data * self.inv_bw[p]
+            row = self.lat[p] + np.maximum(0.0, data - self.link_burst[p]) * self.inv_bw[p]
         else:
             x = data * 0.008  # bytes -> Kbit
             a, b, c = self.quad[0, p], self.quad[1, p], self.quad[2, p]
@@ -187,7 +195,8 @@ class CostModel:
         pu, pv = assign[self.esrc], assign[self.edst]
         data = self.edata[np.arange(self.E), pu]
         if self.quad is None:
-            cost = self.lat[pu, pv] + data * self.inv_bw[pu, pv]
+            cost = (self.lat[pu, pv]
+                    + np.maximum(0.0, data - self.link_burst[pu, pv]) * self.inv_bw[pu, pv])
         else:
             x = data * 0.008
             q = self.quad[:, pu, pv]
@@ -474,6 +483,7 @@ def build_cost_model(
     cpu_item = W + moved[:, None] * byte_cpu[None, :]
     lat = np.zeros((N, N))
     inv_bw = np.zeros((N, N))
+    link_burst = np.zeros((N, N))
     quad = np.zeros((3, N, N)) if comm_model == "quadratic" else None
     for a, s in enumerate(node_list):
         for b, d in enumerate(node_list):
@@ -482,6 +492,7 @@ def build_cost_model(
             lp = profile.links[s][d]
             lat[a, b] = lp.latency_s
             inv_bw[a, b] = 8.0 / lp.bandwidth_bps
+            link_burst[a, b] = lp.burst_bytes
             if quad is not None:
                 quad[:, a, b] = lp.quad_ms_kbit
     cpu = np.array([p.cpu_percent for p in profiles], dtype=float)
@@ -517,6 +528,7 @@ def build_cost_model(
         host_cores=host_cores,
         cpu=cpu_item,
         byte_cpu=byte_cpu,
+        link_burst=link_burst,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Callable
 
@@ -220,3 +221,48 @@ def test_cpu_benchmark_burst_speed_is_never_below_speed() -> None:
     assert b.stalls == 0
     assert b.speed > 0.2 / (0.002 * 200)  # what the median alone would say
     assert b.burst_speed == b.speed
+
+
+def bucket_sweep(rtt: float, bps: float, bucket: int, jitter: float = 0.0, seed: int = 3,
+                 target_s: float = 0.2) -> list[Sample]:
+    """A token-bucket shaped link: the first ``bucket`` bytes go at once, the rest at ``bps``;
+    the ladder grows until a transfer takes ``target_s``, as DRUPE's does; each probe is
+    late by up to ``jitter`` seconds."""
+    rnd = random.Random(seed)
+    sizes = [n for n in ladder(1024, 64 * 1024 * 1024, 2.0)
+             if n <= 2 * (bucket + target_s * bps / 8)]
+    return [Sample(n, rtt + 8 * max(0, n - bucket) / bps + rnd.uniform(0, jitter))
+            for _ in range(3) for n in sizes]
+
+
+@pytest.mark.parametrize("mbit, bucket", [(5, 3125), (20, 12500), (100, 62500)])
+def test_sweep_recovers_a_shapers_burst(mbit: float, bucket: int) -> None:
+    # htb with a 5 ms burst at the rate, as the local testbed shapes its links; probes late
+    # by up to 0.2 ms (the fastest of three repeats of a size is used)
+    est = estimate_sweep(bucket_sweep(0.0003, mbit * 1e6, bucket, jitter=0.0002))
+    assert est.bandwidth_bps == pytest.approx(mbit * 1e6, rel=0.05)
+    # the bucket beyond the smallest probe, which itself went at once
+    assert est.burst_bytes == pytest.approx(bucket - 1024, rel=0.15)
+
+
+def test_sweep_reports_no_burst_for_a_plain_or_slow_starting_link() -> None:
+    assert estimate_sweep(synthetic_sweep(0.002, 20e6)).burst_bytes == pytest.approx(0, abs=1)
+    # TCP slow start from an idle window (10 segments): a transfer pays one more round trip
+    # each time its size doubles past the window, so the large ones' line meets zero bytes
+    # above the smallest probe's time
+    def slow_start(n: int, rtt: float = 0.02) -> float:
+        return rtt + rtt * max(0.0, math.log2(n / (10 * 1448))) + 8 * n / 20e6
+
+    slow = [Sample(n, slow_start(n)) for n in ladder(1024, 1024 * 1024, 2.0)]
+    assert estimate_sweep(slow).burst_bytes == 0.0
+
+
+def test_ewma_carries_the_burst_into_the_profile() -> None:
+    e = LinkEstimator(alpha=0.5)
+    e.update(estimate_sweep(bucket_sweep(0.0003, 20e6, 12500)), now=1.0)
+    e.update(estimate_sweep(synthetic_sweep(0.0003, 20e6)), now=2.0)
+    lp = e.to_profile()
+    assert lp.burst_bytes == pytest.approx((12500 - 1024) / 2, rel=0.1)
+    assert lp.transfer_seconds(1000) == pytest.approx(lp.latency_s)
+    assert lp.transfer_seconds(100_000) == pytest.approx(
+        lp.latency_s + 8 * (100_000 - lp.burst_bytes) / lp.bandwidth_bps)

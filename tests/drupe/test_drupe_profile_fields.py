@@ -141,3 +141,30 @@ def test_home_merges_input_bytes(tmp_path: Path) -> None:
     st2 = _state(tmp_path / "again")
     assert st2.load_exec(st.profile().to_dict()) == 2
     assert st2.exec["t"]["h"].input_bytes == 7
+
+
+def test_link_burst_bytes_parse_with_a_default_and_bad_values_name_the_field() -> None:
+    doc = json.loads(json.dumps(OLD_PROFILE))
+    doc["nodes"]["b"] = dict(doc["nodes"]["a"])
+    doc["links"] = {"a": {"b": {"latency_s": 0.001, "bandwidth_bps": 2e7,
+                                "quad_ms_kbit": [0, 0.05, 1], "samples": 8}}}
+    assert Profile.from_dict(doc).links["a"]["b"].burst_bytes == 0.0  # older profiles
+    doc["links"]["a"]["b"]["burst_bytes"] = 12500
+    prof = Profile.from_dict(doc)
+    assert prof.links["a"]["b"].burst_bytes == 12500.0
+    assert Profile.from_dict(prof.to_dict()).links["a"]["b"].burst_bytes == 12500.0
+    for bad in (-1, float("inf"), "lots"):
+        doc["links"]["a"]["b"]["burst_bytes"] = bad
+        with pytest.raises(ValueError, match=r"links\.a\.b"):
+            Profile.from_dict(doc)
+
+
+def test_an_agent_report_with_a_bad_burst_is_refused(tmp_path: Path) -> None:
+    st = _state(tmp_path)
+    good = {"latency_s": 0.001, "bandwidth_bps": 2e7, "quad_ms_kbit": [0, 0.05, 1],
+            "samples": 8, "burst_bytes": 3125.0}
+    st.apply_report({"node": "h", "links": {"w": good}})
+    assert st.profile().links["h"]["w"].burst_bytes == 3125.0
+    with pytest.raises(ReportError, match="burst_bytes must be a finite number >= 0"):
+        st.apply_report({"node": "h", "links": {"w": {**good, "burst_bytes": -5}}})
+    assert st.profile().links["h"]["w"].burst_bytes == 3125.0  # nothing stored is lost

@@ -162,3 +162,22 @@ def test_input_bytes_default_to_what_drupe_fed_the_ingress_task() -> None:
         pytest.approx(0.0)
     m = schedule(app, slow, ["n1"], algorithm="heft", home="home")
     assert m.predicted["latency_s"] == pytest.approx(1.0)
+
+
+def test_a_links_burst_shortens_one_items_transfer_but_not_the_streams_period() -> None:
+    nodes = {n: NodeProfile() for n in ("home", "n1")}
+    exec_ = {"a": {"n1": ExecProfile(seconds=0.0, output_bytes=0, input_bytes=1_000_000)}}
+    app = make_app({"a": ["home"]})
+    plain = profile(nodes, exec_, bandwidth_bps=8e6)  # 1 MB/s
+    bursty = profile(nodes, exec_, bandwidth_bps=8e6)
+    bursty.links["home"]["n1"].burst_bytes = 250_000.0
+    p, b = (predict(app, prof, {"a": "n1"}, "home") for prof in (plain, bursty))
+    assert p.latency_s == pytest.approx(1.0)
+    assert b.latency_s == pytest.approx(0.75)  # the first quarter megabyte went at once
+    assert b.period_s == pytest.approx(p.period_s) == pytest.approx(1.0)
+    # a burst larger than the item: latency only
+    bursty.links["home"]["n1"].burst_bytes = 5_000_000.0
+    assert predict(app, bursty, {"a": "n1"}, "home").latency_s == pytest.approx(0.0)
+    # the schedulers see it too (HEFT's placement uses the same edge costs)
+    m = schedule(app, bursty, ["n1"], algorithm="heft", home="home")
+    assert m.predicted["latency_s"] == pytest.approx(0.0)
