@@ -12,7 +12,8 @@ A profile is what DRUPE measured and what WAVE schedules from::
       "links": {src: {dst: {"latency_s": 0.0004, "bandwidth_bps": 2.0e7,
                             "burst_bytes": 12500.0,
                             "quad_ms_kbit": [a, b, c], "samples": 24, "updated": ...}}},
-      "exec": {task: {node: {"seconds": 0.012, "output_bytes": 5400, "input_bytes": 1200}}}
+      "exec": {task: {node: {"seconds": 0.012, "output_bytes": 5400, "input_bytes": 1200,
+                             "digest": "3f0c9a1b2d4e5f60"}}}
     }
 
 ``speed`` is relative (1.0 = the reference benchmark speed); bigger is faster. It is the
@@ -24,8 +25,10 @@ share its ``cpu_count`` cores; "" = unknown.
 ``burst_bytes`` is how much a link passes at once before its rate limit applies (the bucket of
 a token-bucket shaper, as in htb, tbf or a cloud NIC's burst allowance); 0.0 = none seen.
 ``input_bytes`` is what the profiled run of the task received (its input files; 0 if not recorded).
-``burst_speed``, ``host``, ``burst_bytes`` and ``input_bytes`` are optional: older profiles
-parse as unknown.
+``digest`` names what was profiled (the app's files and the sample input, hashed): an entry whose
+digest differs from the app's current one is out of date; "" = not recorded.
+``burst_speed``, ``host``, ``burst_bytes``, ``input_bytes`` and ``digest`` are optional: older
+profiles parse as unknown.
 This module is pure: data in, data out.
 """
 
@@ -84,6 +87,7 @@ class ExecProfile:
     seconds: float
     output_bytes: int
     input_bytes: int = 0  # what the profiled run received (its input files); 0 if not recorded
+    digest: str = ""  # what was profiled (app files + sample input); "" = not recorded
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -165,9 +169,13 @@ class Profile:
                 try:
                     ep = ExecProfile(seconds=float(v["seconds"]),
                                      output_bytes=int(v["output_bytes"]),
-                                     input_bytes=int(v.get("input_bytes", 0)))
+                                     input_bytes=int(v.get("input_bytes", 0)),
+                                     digest=v.get("digest", ""))
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     raise ValueError(f"profile: field 'exec.{t}.{n}': {exc!r}") from exc
+                if not isinstance(ep.digest, str):
+                    raise ValueError(f"profile: field 'exec.{t}.{n}.digest': must be a string, "
+                                     f"got {ep.digest!r}")
                 if ep.input_bytes < 0:
                     raise ValueError(f"profile: field 'exec.{t}.{n}.input_bytes': must be "
                                      f">= 0, got {ep.input_bytes}")

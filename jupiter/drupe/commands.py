@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--post", action="store_true", help="POST the result to home's /exec")
     e.add_argument("--only-missing", action="store_true", help="with --config: do nothing "
                    "(and say 'up to date') when home's profile already has every task of the "
-                   "app on this node")
+                   "app on this node, made from the app's current files and this sample (with "
+                   "--scale-from: from NODE's current entries)")
     e.set_defaults(func=cmd_exec)
 
 
@@ -117,21 +118,43 @@ def _http_json(cfg: DrupeConfig, method: str, path: str, body: Any = None) -> An
 
 def cmd_exec(args: argparse.Namespace) -> int:
     from jupiter.app.loader import load_app
-    from jupiter.drupe.execprof import default_sample, exec_document, profile_app, scale_exec
+    from jupiter.drupe.execprof import (
+        default_sample,
+        exec_digest,
+        exec_document,
+        profile_app,
+        scale_exec,
+    )
 
     cfg = load_config(args.config) if args.config else None
     if args.post and cfg is None:
         raise JupiterError("--post needs --config (to find home and the token)")
     app = load_app(args.app)
+    sample = None
+    if not args.scale_from:
+        sample = Path(app.root, args.input) if args.input else default_sample(app)
+        if not sample.is_file():
+            raise JupiterError(f"--input {args.input}: no such file ({sample}); give a path "
+                               "relative to the app folder or an absolute one")
     if args.only_missing:
         if cfg is None:
             raise JupiterError("--only-missing needs --config (to read home's profile)")
         have = Profile.from_dict(_http_json(cfg, "GET", "/profile")).exec
         tasks = app.topological_order()
-        if all(args.node in have.get(t, {}) for t in tasks):
+        # what this node's entries must have been made from: this app and sample, or (scaled)
+        # the reference node's entries as they are now
+        want = {t: exec_digest(app, sample) for t in tasks} if sample is not None else {
+            t: have[t][args.scale_from].digest for t in tasks
+            if args.scale_from in have.get(t, {})}
+        stale = [t for t in tasks if args.node not in have.get(t, {})
+                 or have[t][args.node].digest != want.get(t)]
+        if not stale:
             print(f"[drupe exec] {args.node}: up to date (all {len(tasks)} tasks profiled)",
                   file=sys.stderr)
             return 0
+        print(f"[drupe exec] {args.node}: {len(stale)} of {len(tasks)} tasks missing or "
+              "profiled from other code or another sample (e.g. "
+              f"{', '.join(stale[:3])}): profiling", file=sys.stderr)
     if args.scale_from:
         if args.profile:
             try:
@@ -148,14 +171,12 @@ def cmd_exec(args: argparse.Namespace) -> int:
               f"{prof.nodes[args.scale_from].speed:.3f}/{prof.nodes[args.node].speed:.3f}",
               file=sys.stderr)
     else:
-        sample = Path(app.root, args.input) if args.input else default_sample(app)
-        if not sample.is_file():
-            raise JupiterError(f"--input {args.input}: no such file ({sample}); give a path "
-                               "relative to the app folder or an absolute one")
+        assert sample is not None
+        digest = exec_digest(app, sample)
         results = profile_app(app, sample=sample, repeat=args.repeat,
                               progress=lambda m: print(f"[drupe exec] {args.node}: {m}",
                                                        file=sys.stderr))
-        per_task = {t: r.to_exec() for t, r in results.items()}
+        per_task = {t: r.to_exec(digest) for t, r in results.items()}
     doc = exec_document({args.node: per_task})
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,9 @@ produced for it (``broadcast``: every output to every child; ``split``: the i-th
 name order to the i-th child). Each task runs ``repeat`` times on fresh folders and the median
 is kept, with the bytes it received (``input_bytes``: the sample file, or the parents'
 outputs for it) and output. The result is the ``exec`` part of a profile (``{task: {node:
-{seconds, output_bytes, input_bytes}}}``).
+{seconds, output_bytes, input_bytes, digest}}}``). ``digest`` (:func:`exec_digest`) names what
+was profiled, the app's files and the sample, so a later run sees an entry made for other
+code or another sample as out of date (``jupiter drupe exec --only-missing`` redoes it).
 
 :func:`scale_exec` is the cheap alternative: profile on one reference node, then estimate the
 other nodes by their benchmark speed (seconds x speed_ref / speed_node).
@@ -14,6 +16,7 @@ other nodes by their benchmark speed (seconds x speed_ref / speed_node).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import statistics
 import tempfile
@@ -37,9 +40,27 @@ class TaskResult:
     outputs: list[str] = field(default_factory=list)
     input_bytes: int = 0  # sum over the input files of the run
 
-    def to_exec(self) -> ExecProfile:
+    def to_exec(self, digest: str = "") -> ExecProfile:
         return ExecProfile(seconds=self.seconds, output_bytes=self.output_bytes,
-                           input_bytes=self.input_bytes)
+                           input_bytes=self.input_bytes, digest=digest)
+
+
+def exec_digest(app: App, sample: Path) -> str:
+    """What an execution profile of ``app`` on ``sample`` depends on, hashed (16 hex): every
+    file of the app folder (definition, scripts, helpers; not the sample inputs, nor hidden
+    or ``__pycache__`` entries) by relative path, then the sample's bytes."""
+    root = Path(app.root)
+    skip = Path(app.sample_input).parts[:1] if app.sample_input else ()
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if (not path.is_file() or rel.parts[:1] == skip
+                or any(part.startswith(".") or part == "__pycache__" for part in rel.parts)):
+            continue
+        h.update(rel.as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    h.update(b"sample\0" + hashlib.sha256(sample.read_bytes()).digest())
+    return h.hexdigest()[:16]
 
 
 def item_of(filename: str) -> str:
@@ -141,7 +162,7 @@ def scale_exec(profile: Profile, ref: str, node: str, tasks: list[str] | None = 
                ) -> dict[str, ExecProfile]:
     """Estimate ``node``'s exec profile from ``ref``'s: seconds x speed[ref] / speed[node].
 
-    Output and input bytes are copied.
+    Output and input bytes and the digest are copied.
     """
     for n in (ref, node):
         if n not in profile.nodes:
@@ -158,7 +179,7 @@ def scale_exec(profile: Profile, ref: str, node: str, tasks: list[str] | None = 
             raise JupiterError(f"scale: task {t!r} has no execution profile on reference node "
                                f"{ref!r}; run `jupiter drupe exec --node {ref}` first")
         out[t] = ExecProfile(seconds=ep.seconds * s_ref / s_node, output_bytes=ep.output_bytes,
-                             input_bytes=ep.input_bytes)
+                             input_bytes=ep.input_bytes, digest=ep.digest)
     return out
 
 

@@ -12,7 +12,14 @@ import pytest
 from drupe_helpers import Cluster, make_config, wait_until
 
 from jupiter.app.loader import load_app
-from jupiter.drupe.execprof import exec_document, item_of, profile_app, route, scale_exec
+from jupiter.drupe.execprof import (
+    exec_digest,
+    exec_document,
+    item_of,
+    profile_app,
+    route,
+    scale_exec,
+)
 from jupiter.drupe.taskrun import TaskFailed, load_task
 from jupiter.errors import JupiterError
 from jupiter.profile import ExecProfile, NodeProfile, Profile
@@ -247,6 +254,26 @@ async def test_cli_exec_posts_to_home_and_scales(tmp_path: Path, legacy_app: Pat
                                    "--post", "--only-missing")
         assert code == 0 and "home: up to date (all 4 tasks profiled)" in log, log
         assert not (tmp_path / "again.json").exists()
+        digest = prof.exec["join"]["home"].digest
+        assert len(digest) == 16 and prof.exec["join"]["edge1"].digest == digest
+        # the user edits a task: the entries were made from other code, so they are redone
+        script = legacy_app / "scripts" / "right.py"
+        script.write_text(script.read_text() + "\n# tuned\n")
+        code, log = await _jupiter("drupe", "exec", "--app", str(legacy_app), "--node", "home",
+                                   "--out", str(tmp_path / "again.json"), "--config", conf,
+                                   "--post", "--only-missing")
+        assert code == 0 and "4 of 4 tasks missing or profiled from other code" in log, log
+        assert "home merged 4 entries" in log
+        prof = Profile.from_dict((await c.get("/profile"))[1])
+        assert prof.exec["join"]["home"].digest not in ("", digest)
+        # ...and the scaled node follows its reference
+        code, log = await _jupiter("drupe", "exec", "--app", str(legacy_app), "--node", "edge1",
+                                   "--out", str(tmp_path / "exec-edge1.json"),
+                                   "--scale-from", "home", "--config", conf, "--post",
+                                   "--only-missing")
+        assert code == 0 and "edge1: home merged 4 entries" in log, log
+        prof = Profile.from_dict((await c.get("/profile"))[1])
+        assert prof.exec["join"]["edge1"].digest == prof.exec["join"]["home"].digest
         # a restarted home keeps the exec profile it was given
         await c.home.stop()
         c2 = Cluster(cfg)
@@ -283,3 +310,18 @@ async def test_cli_exec_input_relative_to_the_app_folder(tmp_path: Path, legacy_
     assert code == 0, log
     prof = Profile.from_dict(json.loads(out.read_text()))
     assert prof.exec["split"]["n1"].output_bytes == 4 * len(SAMPLE)  # the bigger input's
+
+
+def test_exec_digest_follows_the_code_and_the_sample_not_other_inputs(legacy_app: Path) -> None:
+    app = load_app(legacy_app)
+    sample = legacy_app / "sample_input" / "1data.txt"
+    d = exec_digest(app, sample)
+    assert len(d) == 16 and d == exec_digest(app, sample)
+    (legacy_app / "sample_input" / "2data.txt").write_text("another input\n")
+    (legacy_app / "scripts" / "__pycache__").mkdir()
+    (legacy_app / "scripts" / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    assert exec_digest(app, sample) == d  # other inputs and byte code do not count
+    other = legacy_app / "sample_input" / "2data.txt"
+    assert exec_digest(app, other) != d  # another sample does
+    (legacy_app / "scripts" / "helper.py").write_text("X = 1\n")
+    assert exec_digest(app, sample) != d  # and so does any code of the app

@@ -75,12 +75,14 @@ def test_old_profiles_parse_with_unknown_defaults() -> None:
 
 
 def test_new_fields_round_trip() -> None:
-    doc = _with({"burst_speed": 1.9, "host": "0123456789abcdef"}, {"input_bytes": 1200})
+    doc = _with({"burst_speed": 1.9, "host": "0123456789abcdef"},
+                {"input_bytes": 1200, "digest": "3f0c9a1b2d4e5f60"})
     prof = Profile.from_dict(doc)
     assert prof.nodes["a"] == NodeProfile(cpu_count=2, speed=0.5, mem_total=1, mem_free=1,
                                           updated=1.0, burst_speed=1.9,
                                           host="0123456789abcdef")
-    assert prof.exec["t"]["a"] == ExecProfile(seconds=0.01, output_bytes=10, input_bytes=1200)
+    assert prof.exec["t"]["a"] == ExecProfile(seconds=0.01, output_bytes=10, input_bytes=1200,
+                                              digest="3f0c9a1b2d4e5f60")
     again = json.loads(json.dumps(prof.to_dict()))
     assert again == doc
     assert Profile.from_dict(again) == prof
@@ -90,6 +92,7 @@ def test_new_fields_round_trip() -> None:
     (_with({"burst_speed": -0.1}), "nodes.a.burst_speed"),
     (_with({"burst_speed": "fast"}), "nodes.a.burst_speed"),
     (_with({"host": 7}), "nodes.a.host"),
+    (_with(ex={"digest": 7}), "exec.t.a.digest"),
     (_with(ex={"input_bytes": -1}), "exec.t.a.input_bytes"),
     (_with(ex={"input_bytes": "many"}), "exec.t.a"),
 ])
