@@ -11,10 +11,11 @@ Layout under the spool root::
     corrupt/          damaged bytes found at start-up (never acknowledged), for inspection
 
 A record is durable once flushed (one ``fdatasync`` of its segment, which covers every
-earlier record too): outputs are flushed as they are written; an input may be written
-unflushed and flushed by :meth:`Spool.flush` before it is acknowledged, so when the item's
-outputs follow right away one flush covers both. Recovery checks every payload against the
-sha256 of its header and drops torn records.
+earlier record too). Records may be written unflushed and flushed by :meth:`Spool.flush`
+later: an input before it is acknowledged, an item's outputs while they are pushed (the
+task server finishes the item, releasing its inputs, only once that flush returned), so
+when the outputs follow an input right away one flush covers both. Recovery checks every
+payload against the sha256 of its header and drops torn records.
 
 Bounds (admission of *inputs*; outputs of admitted items are always kept): a new item is
 refused while ``max_items`` items are spooled or when its body would push the spooled bytes
@@ -344,11 +345,12 @@ class Spool:
         return InEntry(item, parent, name, files, sha256, len(data), ref, meta["received"],
                        error, data)
 
-    def flushed(self, entry: InEntry) -> bool:
+    def flushed(self, entry: InEntry | OutEntry) -> bool:
         return self.log.flushed(entry.ref)
 
-    def flush(self, entry: InEntry) -> None:
-        """Make an input record durable (safe in a worker thread)."""
+    def flush(self, entry: InEntry | OutEntry) -> None:
+        """Make a record durable, and every record written before it (safe in a worker
+        thread)."""
         self.log.flush(entry.ref)
 
     def commit_in(self, entry: InEntry) -> None:
@@ -359,7 +361,8 @@ class Spool:
         self._count(slot, entry.size)
 
     def write_out(self, item: str, outputs: dict[str, bytes], routes: dict[str, list[str]],
-                  error: str | None = None) -> OutEntry:
+                  error: str | None = None, *, sync: bool = True) -> OutEntry:
+        """Write an item's outputs; unless ``sync``, durable only after :meth:`flush`."""
         names = sorted(outputs)
         meta = {
             "v": RECORD_VERSION, "kind": "out", "item": item, "error": error,
@@ -368,7 +371,7 @@ class Spool:
                        "sha256": hashlib.sha256(outputs[n]).hexdigest()} for n in names],
             "routes": routes,
         }
-        ref = self.log.append(meta, [outputs[n] for n in names])
+        ref = self.log.append(meta, [outputs[n] for n in names], sync=sync)
         offset = 0
         files = []
         for f in meta["files"]:
@@ -377,9 +380,9 @@ class Spool:
         return OutEntry(item, tuple(files), routes, ref, error, meta["created"], dict(outputs))
 
     def commit_out(self, entry: OutEntry) -> None:
-        """Outputs are durable: the item's inputs no longer count (their records are released
-        with the item's, after :meth:`finish`; recovery drops inputs of items whose outputs
-        exist)."""
+        """Outputs are written: the item's inputs no longer count (their records are released
+        with the item's, after :meth:`finish`, which must wait until the outputs are durable;
+        recovery drops inputs of items whose outputs exist)."""
         if entry.cache is not None and not self._cache(entry.size):
             entry = dataclasses.replace(entry, cache=None)
         slot = self._slot(entry.item)

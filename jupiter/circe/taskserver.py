@@ -2,16 +2,18 @@
 
 Per item: inputs arrive (``PUT /items/{item}/{parent}/{file}``) and are spooled durably
 before the 200; when the item's join is complete the task code runs (worker pool, at most
-``concurrency`` items at once, ``retries`` extra attempts); the outputs are persisted, the
-inputs dropped, the outputs pushed to the children (with retries, backoff, Retry-After), and
-the item is forgotten once every child acknowledged. A restart recovers the spool: complete
-joins run, persisted outputs are pushed again (receivers acknowledge repeats).
+``concurrency`` items at once, ``retries`` extra attempts); the outputs are written to the
+spool and pushed to the children (with retries, backoff, Retry-After) while their flush to
+disk runs in a worker thread, and the item is forgotten (its inputs released) once every
+child acknowledged and that flush returned. A restart recovers the spool: complete joins
+run, persisted outputs are pushed again (receivers acknowledge repeats).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -112,6 +114,7 @@ class TaskServer(Service):
         self.code: TaskCode | None = None
         self.pool: concurrent.futures.Executor | None = None
         self.writing: dict[tuple[str, str, str | None], asyncio.Future[None]] = {}
+        self.flushing: asyncio.Future[None] | None = None  # the latest flush in a thread
         self.running: set[str] = set()
         self.queued = 0
         self.pushing: set[str] = set()
@@ -255,9 +258,26 @@ class TaskServer(Service):
 
     async def _durable(self, entry: InEntry) -> None:
         """Flush an input before it is acknowledged (nothing to do when a later record's
-        flush already covered it)."""
-        if not self.spool.flushed(entry):
-            await self._io(0, self.spool.flush, entry)
+        flush already covered it, or waiting for the one under way: the flush of the item's
+        outputs, written after it, covers it)."""
+        if self.spool.flushed(entry):
+            return
+        pending = self.flushing
+        if pending is not None and not pending.done():
+            with contextlib.suppress(OSError):  # that flush's own caller reports its failure
+                await asyncio.shield(pending)
+            if self.spool.flushed(entry):
+                return
+        await self._io(0, self.spool.flush, entry)
+
+    def _flush_soon(self, entry: OutEntry) -> asyncio.Future[None]:
+        """Flush a record in a worker thread, so the push goes out meanwhile."""
+        if self.spool.flushed(entry):
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        self.flushing = asyncio.ensure_future(asyncio.to_thread(self.spool.flush, entry))
+        return self.flushing
 
     async def _store(self, request: web.Request) -> web.Response | InEntry:
         """Check one delivery and spool it (written, not yet flushed): the stored entry, or
@@ -414,8 +434,9 @@ class TaskServer(Service):
             carried = join.error
         if carried is not None:
             routes = {c: [] for c in self.children}
-        entry = await self._io(sum(len(v) for v in outputs.values()), self.spool.write_out,
-                               item, outputs, routes, carried)
+        entry = await self._io(sum(len(v) for v in outputs.values()),
+                               partial(self.spool.write_out, sync=False), item, outputs, routes,
+                               carried)
         self.spool.commit_out(entry)
         self.running.discard(item)
         self.finished += 1
@@ -496,8 +517,11 @@ class TaskServer(Service):
 
     # ---- pushing -----------------------------------------------------------------------
     async def _push(self, entry: OutEntry) -> None:
+        """Deliver the outputs while they are flushed; forget the item once both are done (a
+        failed flush keeps it, and its inputs, for the restart's recovery to run again)."""
         self.pushing.add(entry.item)
         try:
+            durable = self._flush_soon(entry)
             results = await _gather([
                 self._deliver(entry, dest, names) for dest, names in entry.routes.items()
             ])
@@ -507,6 +531,13 @@ class TaskServer(Service):
                 log.error("item %s: %s", entry.item, error)
                 self._record_error(entry.item, error)
                 self.events.emit(entry.item, "failed", error=error)
+            try:
+                await durable
+            except OSError as exc:
+                log.error("item %s: its outputs could not be made durable (%s); keeping its "
+                          "inputs for the next start", entry.item, exc)
+                self._record_error(entry.item, f"spool flush failed: {exc}")
+                return
             self._finish(entry.item)
         finally:
             self.pushing.discard(entry.item)
