@@ -179,8 +179,15 @@ def build_report(
     *,
     started_at: float | None,
     profile: dict[str, Any] | None = None,
+    only_items: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Predicted vs measured figures from the Mapping contract and CIRCE's tables (pure)."""
+    """Predicted vs measured figures from the Mapping contract and CIRCE's tables (pure).
+
+    ``only_items``: the ids the report covers (the items this run fed); home's tables also
+    hold whatever else its state folder saw (earlier runs, items fed by hand)."""
+    if only_items is not None:
+        items = [r for r in items if r.get("item") in only_items]
+        runtime = [r for r in runtime if r.get("item") in only_items]
     latest: dict[str, dict[str, Any]] = {}
     for row in items:  # the items table is appended to; the last row of an item wins
         latest[row["item"]] = row
@@ -268,15 +275,23 @@ def render_text(report: dict[str, Any], where: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def write_report(state_dir: Path, app: dict[str, Any], started_at: float | None) -> str:
-    """Build the report from what the deployment stored; write report.json + mapping.svg."""
+def write_report(state_dir: Path, app: dict[str, Any], started_at: float | None,
+                 input_dir: Path | None = None) -> str:
+    """Build the report from what the deployment stored; write report.json + mapping.svg.
+
+    ``input_dir``: the folder that was fed; the report covers its items only."""
+    only = None
+    if input_dir is not None:
+        from jupiter.circe.submit import collect_files
+
+        only = {item for item, _ in collect_files([input_dir])}
     mapping = json.loads((state_dir / "mapping.json").read_text(encoding="utf-8"))
     profile_path = state_dir / "profile.json"
     profile = json.loads(profile_path.read_text(encoding="utf-8")) if profile_path.is_file() \
         else None
     report = build_report(app, mapping, _jsonl(state_dir / "circe" / "items.jsonl"),
                           _jsonl(state_dir / "circe" / "runtime.jsonl"),
-                          started_at=started_at, profile=profile)
+                          started_at=started_at, profile=profile, only_items=only)
     picture = state_dir / "mapping.svg"
     picture.write_text(render_svg(app, mapping["mapping"], mapping.get("home", "home")),
                        encoding="utf-8")
@@ -301,6 +316,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--state-dir", required=True, help="the deployment's state folder")
     p.add_argument("--app-dir", required=True, help="the app folder")
     p.add_argument("--started-at", type=float, help="unix time deploy.yml started")
+    p.add_argument("--input-dir", help="the folder of inputs that was fed: report on its items "
+                   "only (home's tables keep every item its state folder saw)")
     p.set_defaults(func=_cmd_report)
 
 
@@ -308,5 +325,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from jupiter.app.loader import load_app
 
     app = load_app(args.app_dir).to_dict()
-    print(write_report(Path(args.state_dir), app, args.started_at))
+    print(write_report(Path(args.state_dir), app, args.started_at,
+                       Path(args.input_dir) if args.input_dir else None))
     return 0

@@ -143,3 +143,35 @@ def test_picture_colours_every_task_by_its_node() -> None:
 def test_table_aligns_columns() -> None:
     text = table(["a", "bb"], [[1.23456, None], ["long", "x"]])
     assert text.splitlines() == ["a      bb", "-----  --", "1.235  -", "long   x"]
+
+
+def test_the_report_covers_the_items_of_the_folder_that_was_fed(tmp_path: Path) -> None:
+    """Home's tables keep every item of the state folder: earlier deploys, items fed by hand."""
+    import json
+
+    from jupiter.report import write_report
+
+    app = load_app(ROOT / "task_specific_files" / "diamond").to_dict()
+    names = [t["name"] for t in app["tasks"]]
+    state = tmp_path / "state"
+    (state / "circe").mkdir(parents=True)
+    (state / "mapping.json").write_text(json.dumps(
+        {"algorithm": "heft", "mapping": dict.fromkeys(names, "w1"), "home": "hub",
+         "predicted": {"latency_s": 0.02}}))
+    by_hand = [_item(f"old{i}", 1.0 + i, 1.5 + i) for i in range(50)]  # a slow run by hand
+    fed = [_item("1", 100.0, 100.5), _item("2", 101.0, 101.04), _item("3", 102.0, 102.03)]
+    (state / "circe" / "items.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in by_hand + fed))
+    (state / "circe" / "runtime.jsonl").write_text(json.dumps(
+        {"item": "old1", "task": names[0], "duration": 9.0, "status": "ok"}) + "\n")
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for n in ("1", "2", "3"):
+        (inputs / f"{n}.bin").write_bytes(b"x")
+    write_report(state, app, None, inputs)
+    r = json.loads((state / "report.json").read_text())
+    assert r["items_submitted"] == 3 and r["measured"]["single_item_runs"] == 2
+    assert r["measured"]["single_item_latency_s"] == pytest.approx(0.035)
+    assert r["tasks"][0]["runs"] == 0  # the hand-fed item's row is not this run's
+    write_report(state, app, None)  # without the folder: everything home saw
+    assert json.loads((state / "report.json").read_text())["items_submitted"] == 53
