@@ -14,7 +14,7 @@ same run), predicted vs measured, and how many single and stream items were meas
 Needs root (network namespaces).
 
 Run: python bench/mapping.py [--app NAME] [--items N] [--packets P] [--only ALGO[,ALGO]]
-     [--repeat K] [--keep DIR]
+     [--repeat K] [--single N] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ ALGORITHMS = ("stream", "heft", "spread", "random")
 BASELINE = "spread"
 INPUT_SEED = 14635
 INPUT_PACKETS = 1000
+SINGLE_ITEMS = 8  # fed one at a time: a warm-up, then 7 measured (the median is reported)
 
 Metrics = dict[str, Any]  # one mapping's figures from one report.json (see metrics())
 Results = dict[str, Metrics]  # algorithm -> metrics, one run of the set
@@ -157,6 +158,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=_positive_int, default=1, metavar="K",
                         help="run the whole set K times, then print the median per mapping "
                         "(default: %(default)s)")
+    parser.add_argument("--single", type=_positive_int, default=SINGLE_ITEMS, metavar="N",
+                        help="items fed one at a time before the stream, the first a warm-up "
+                        "(report_single_items; default: %(default)s)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="copy each deployment's profile, mapping, report and CIRCE tables "
                         "to DIR/run<K>/<algorithm>/ before its teardown")
@@ -196,12 +200,14 @@ KEPT = ("profile.json", "mapping.json", "report.json", "circe/runtime.csv", "cir
 
 
 def deploy_and_measure(algorithm: str, app: str, state_root: str,
-                       input_dir: Path | None, keep: Path | None = None) -> Metrics:
+                       input_dir: Path | None, keep: Path | None = None,
+                       single: int = 8) -> Metrics:
     """deploy.yml with one mapping algorithm, its report.json, then teardown.yml (purge);
     with ``keep``, the deployment's records are copied to ``keep/<algorithm>/`` first."""
     extra = {"jupiter_deployment": f"bm{algorithm[:6]}", "jupiter_app": app,
              "jupiter_scheduler": algorithm, "jupiter_state_root": state_root,
-             "testbed_subnet": f"10.81.{ALGORITHMS.index(algorithm) + 1}.0/24"}
+             "testbed_subnet": f"10.81.{ALGORITHMS.index(algorithm) + 1}.0/24",
+             "report_single_items": str(single)}
     if input_dir is not None:  # fed these, and profiled with the first of them
         extra["report_input_dir"] = str(input_dir)
         extra["drupe_exec_input"] = str(min(input_dir.iterdir()))
@@ -221,13 +227,13 @@ def deploy_and_measure(algorithm: str, app: str, state_root: str,
 
 
 def run_set(algorithms: Sequence[str], app: str, input_dir: Path | None,
-            keep: Path | None = None) -> Results:
+            keep: Path | None = None, single: int = 8) -> Results:
     results: Results = {}
     with tempfile.TemporaryDirectory(prefix="jupiter-bench-") as state_root:
         for algorithm in algorithms:
             start = time.monotonic()
             results[algorithm] = deploy_and_measure(algorithm, app, state_root, input_dir,
-                                                    keep)
+                                                    keep, single)
             print(f"  {algorithm}: done in {time.monotonic() - start:.0f}s", flush=True)
     return results
 
@@ -253,7 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for k in range(args.repeat):
             print(f"run {k + 1}/{args.repeat}: {', '.join(args.only)}", flush=True)
             runs.append(run_set(args.only, args.app, input_dir,
-                                args.keep / f"run{k + 1}" if args.keep else None))
+                                args.keep / f"run{k + 1}" if args.keep else None,
+                                args.single))
             print(f"\nrun {k + 1}/{args.repeat}\n{format_table(runs[-1])}\n", flush=True)
     if args.repeat > 1:
         print(f"median of {args.repeat} runs (vs spread: against spread's median)\n"
