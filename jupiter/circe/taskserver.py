@@ -483,16 +483,16 @@ class TaskServer(Service):
                 outcome = execute(self.code, item, inputs, self.retries, on_failure)
                 if outcome.wall_s > INLINE_WARN_S:
                     log.warning("item %s: the task code held the event loop %.3f s (%.3f s of "
-                                "CPU; its recent runs used at most %.6f s); if it computed that "
-                                "long or waited, the next runs go to the worker pool (set "
-                                "inline_max_s: 0 for this task if its run time varies that "
-                                "much)", item, outcome.wall_s, outcome.cpu_s,
-                                self.inline.max_seconds)
+                                "CPU, %.3f s waiting; its recent runs took at most %.6f s of "
+                                "either); the next runs go to the worker pool if it computed or "
+                                "waited that long (set inline_max_s: 0 for this task if its run "
+                                "time varies that much)", item, outcome.wall_s, outcome.cpu_s,
+                                outcome.waited_s, self.inline.max_seconds)
             else:
                 self.run_places["pool"] += 1
                 outcome = await loop.run_in_executor(self.pool, execute, self.code, item,
                                                      inputs, self.retries, on_failure)
-            self.inline.observe(outcome.cpu_s, outcome.wall_s)
+            self.inline.observe(outcome.cpu_s, outcome.waited_s)
         self.m_run_seconds.labels(self.key).observe(outcome.wall_s)
         if not outcome.ok:
             log.warning("item %s failed after %d attempt(s): %s", item, outcome.attempts,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -12,6 +14,8 @@ import pytest
 from jupiter.app.model import Task
 from jupiter.circe.runner import InlinePolicy, execute, load_task_code
 from jupiter.errors import JupiterError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def script(root: Path, name: str, text: str) -> str:
@@ -179,14 +183,15 @@ def test_inline_policy_runs_measured_fast_code_inline_and_backs_off_after_a_slow
     assert not never.inline(0)
 
 
-def test_inline_policy_judges_cpu_time_so_throttled_runs_stay_inline_but_waiting_code_does_not(
+def test_inline_policy_judges_cpu_and_waiting_so_throttled_runs_stay_inline(
 ) -> None:
     policy = InlinePolicy(0.001)
-    # 0.3 ms of CPU that took 40 ms of wall clock (the node's quota ran out meanwhile)
+    # 0.3 ms of CPU over 40 ms of wall clock, all of it runnable (the node's quota ran out
+    # meanwhile): the code did not wait, a thread would not have run it sooner
     for _ in range(5):
-        policy.observe(0.0003, 0.04)
+        policy.observe(0.0003, 0.0)
     assert policy.inline(10)
-    policy.observe(0.0003, 0.5)  # little CPU, long wall: the code waited (I/O, sleep)
+    policy.observe(0.0003, 0.005)  # little CPU, but 5 ms waiting on I/O: the pool
     assert not policy.inline(10)
 
 
@@ -200,3 +205,41 @@ def test_execute_measures_the_cpu_time_of_its_thread_apart_from_waiting(tmp_path
     outcome = execute(code, "1", [("1in.txt", b"x")], 0)
     assert outcome.ok and outcome.wall_s >= 0.05
     assert 0 < outcome.cpu_s < outcome.wall_s - 0.04
+    assert 0.045 <= outcome.waited_s <= outcome.wall_s - outcome.cpu_s  # the sleep
+
+
+def test_a_throttled_run_did_not_wait(tmp_path: Path) -> None:
+    """Under a CPU quota (a cgroup v1 cpu controller, as the testbed's nodes have) a run is
+    stretched by throttling, which schedstat counts as runnable time, not as waiting."""
+    from jupiter.circe.runner import run_delay_s
+
+    root = Path("/sys/fs/cgroup/cpu")
+    if run_delay_s() is None or not (root / "cgroup.procs").exists() or os.geteuid() != 0:
+        pytest.skip("needs schedstat, the cgroup v1 cpu controller and root")
+    group = root / f"jupiter-test-{os.getpid()}"
+    group.mkdir()
+    script = textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from pathlib import Path
+        from jupiter.circe.runner import execute
+        class Busy:
+            def run(self, item, inputs):
+                c = time.thread_time()
+                while time.thread_time() - c < 0.03:
+                    pass
+                return {{"o": b"x"}}
+        Path({str(group)!r}, "cgroup.procs").write_text(str(os.getpid()))
+        o = execute(Busy(), "1", [], 0)
+        print(o.wall_s, o.cpu_s, o.waited_s)
+    """)
+    try:
+        (group / "cpu.cfs_period_us").write_text("100000")
+        (group / "cpu.cfs_quota_us").write_text("10000")  # 0.1 core: 30 ms of CPU spans periods
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             timeout=60, check=True).stdout.split()
+    finally:
+        group.rmdir()
+    wall, cpu, waited = map(float, out)
+    assert wall > cpu + 0.1  # throttled for most of it
+    assert waited < 0.01
