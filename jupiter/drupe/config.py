@@ -42,6 +42,9 @@ PROBE_DEFAULTS: dict[str, Any] = {
     "repeats": 2,  # passes over the ladder per sweep
     "timeout_s": 15.0,  # one probe request
     "max_parallel": 0,  # probe slots at once (0: every disjoint pair of a phase)
+    "idle_s": 0.02,  # in the repeats, the link idles this long before the probes the burst
+    # estimate uses (the smallest, the three largest): a shaper's bucket refills, as it does
+    # between items that do not come back to back
 }
 DEFAULTS: dict[str, Any] = {
     "min_samples": 8,  # probes per directed link before it counts as measured
@@ -71,6 +74,7 @@ class ProbeSettings:
     repeats: int = PROBE_DEFAULTS["repeats"]
     timeout_s: float = PROBE_DEFAULTS["timeout_s"]
     max_parallel: int = PROBE_DEFAULTS["max_parallel"]
+    idle_s: float = PROBE_DEFAULTS["idle_s"]
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,10 @@ def _check_options(data: dict[str, Any], where: str, problems: list[Problem]) ->
             if not isinstance(v, int | float) or isinstance(v, bool) or v <= low:
                 problems.append(Problem(where, f"must be a number > {low:g}, got {v!r}",
                                         field=f"probe.{k}"))
+        idle = probe.get("idle_s")
+        if not isinstance(idle, int | float) or isinstance(idle, bool) or not 0 <= idle <= 1:
+            problems.append(Problem(where, f"must be a number of seconds in [0, 1], got {idle!r}",
+                                    field="probe.idle_s"))
         mn, mx = probe.get("min_bytes"), probe.get("max_bytes")
         if isinstance(mn, int) and isinstance(mx, int) and mx < 4 * mn:
             problems.append(Problem(where, "max_bytes must be at least 4 x min_bytes (the ladder "

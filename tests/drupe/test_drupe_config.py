@@ -51,11 +51,13 @@ def test_options_override_nested_values() -> None:
 def test_bad_options_name_every_field() -> None:
     with pytest.raises(InvalidInput) as err:
         _build(home="nowhere", endpoints={"home": "ftp://x", "agents": {"home": "http://a:1"}},
-               options={"min_samples": 1, "ewma_alpha": 2, "probe": {"factor": 1, "bogus": 1},
+               options={"min_samples": 1, "ewma_alpha": 2, "probe": {"factor": 1, "bogus": 1,
+                                                                  "idle_s": -1},
                         "publish": {"kind": "configmap", "name": "Bad_Name"}, "typo": 1})
     fields = {p.field for p in err.value.problems}
     assert {"home", "endpoints.home", "endpoints.agents.edge1", "min_samples", "ewma_alpha",
-            "probe.factor", "probe.bogus", "publish.name", "publish.namespace", "typo"} <= fields
+            "probe.factor", "probe.bogus", "probe.idle_s", "publish.name", "publish.namespace",
+            "typo"} <= fields
     assert "drupe options" in str(err.value)
 
 

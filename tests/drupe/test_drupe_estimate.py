@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -266,3 +268,44 @@ def test_ewma_carries_the_burst_into_the_profile() -> None:
     assert lp.transfer_seconds(1000) == pytest.approx(lp.latency_s)
     assert lp.transfer_seconds(100_000) == pytest.approx(
         lp.latency_s + 8 * (100_000 - lp.burst_bytes) / lp.bandwidth_bps)
+
+
+class BucketLink:
+    """A token-bucket shaped link for an agent's sweep: a probe of n bytes takes the round
+    trip plus what the bucket cannot pass at once, at the rate. The bucket refills only while
+    the link idles between probes (the real time between one probe's answer and the next)."""
+
+    def __init__(self, rate_bytes_s: float, bucket: int, rtt: float = 0.0003) -> None:
+        self.rate, self.bucket, self.rtt = rate_bytes_s, bucket, rtt
+        self.tokens = float(bucket)
+        self.last = time.monotonic()
+
+    async def probe(self, peer: str, url: str, nbytes: int) -> Sample:
+        now = time.monotonic()
+        self.tokens = min(self.bucket, self.tokens + (now - self.last) * self.rate)
+        passed = min(float(nbytes), self.tokens)
+        self.tokens -= passed
+        self.last = time.monotonic()
+        return Sample(nbytes, self.rtt + (nbytes - passed) / self.rate)
+
+
+@pytest.mark.parametrize("idle_s", [0.02, 0.0])
+async def test_a_sweep_rests_the_link_before_the_probes_that_show_its_burst(
+        tmp_path: Path, idle_s: float) -> None:
+    from drupe_helpers import make_config
+
+    from jupiter.drupe.agent import Agent
+
+    cfg, _ = make_config(tmp_path, ["a", "b"], options={"probe": {
+        "idle_s": idle_s, "target_s": 0.2, "min_bytes": 1024, "max_bytes": 1 << 24,
+        "repeats": 2}})
+    agent = Agent(cfg, "a", "t" * 20, listen=("127.0.0.1", 1))
+    link = BucketLink(20e6 / 8, 12500)  # 20 Mbit/s, a 5 ms bucket (as the testbed's htb)
+    agent.probe = link.probe  # type: ignore[method-assign]
+    samples, _ = await agent.sweep("b", "http://b")
+    est = estimate_sweep(samples)
+    assert est.bandwidth_bps == pytest.approx(20e6, rel=0.05)
+    if idle_s:
+        assert est.burst_bytes == pytest.approx(12500 - 1024, rel=0.15)
+    else:  # back to back, every probe found the bucket empty
+        assert est.burst_bytes < 0.2 * 12500
