@@ -45,39 +45,52 @@ async def _server(tmp_path: Path) -> tuple[TaskServer, LocalPipeline, str]:
     return server, pipe, app.task("D").key
 
 
+class HeldFlush:
+    """Replaces a spool's flush: each call records what it flushes, then waits for
+    ``release`` before flushing for real (in the server's worker thread)."""
+
+    def __init__(self, server: TaskServer) -> None:
+        self.release = threading.Event()
+        self.calls: list[str] = []
+        self.entered = threading.Event()
+        self._flush = server.spool.flush
+        server.spool.flush = self  # type: ignore[method-assign]
+
+    def __call__(self, entry: Any) -> None:
+        self.calls.append(type(entry).__name__)
+        self.entered.set()
+        self.release.wait(10)
+        self._flush(entry)
+
+
+async def until(predicate: Any, what: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
 async def test_outputs_go_out_while_they_are_flushed_and_the_item_waits_for_the_flush(
         tmp_path: Path) -> None:
     server, pipe, d = await _server(tmp_path)
     got: list[str] = []
     child = await _child(pipe.ports[d], got)
-    release = threading.Event()
-    flushes: list[str] = []
-    real_flush = server.spool.flush
-
-    def held_flush(entry: Any) -> None:
-        flushes.append(type(entry).__name__)
-        release.wait(10)
-        real_flush(entry)
-
-    server.spool.flush = held_flush  # type: ignore[method-assign]
+    held = HeldFlush(server)
     try:
         entry = server.spool.write_out("7", {"7-b.txt": b"payload"}, {d: ["7-b.txt"]},
                                        sync=False)
         server.spool.commit_out(entry)
         push = asyncio.ensure_future(server._push(entry))
-        for _ in range(500):
-            if got:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: got, "the child to receive the output")
         assert got == ["7-b.txt"]  # delivered while the flush is held...
-        assert flushes == ["OutEntry"] and not push.done()
+        assert held.calls == ["OutEntry"] and not push.done()
         assert server.spool.has_out("7") and not server.spool.is_done("7")  # ...item kept
-        release.set()
+        held.release.set()
         await asyncio.wait_for(push, 10)
         assert server.spool.is_done("7") and not server.spool.has_out("7")
         assert server.spool.flushed(entry)
     finally:
-        release.set()
+        held.release.set()
         await server.shutdown()
         await child.cleanup()
 
@@ -106,29 +119,22 @@ async def test_a_failed_flush_keeps_the_item_and_says_why(tmp_path: Path) -> Non
 async def test_an_input_acknowledged_during_an_output_flush_waits_for_that_flush(
         tmp_path: Path) -> None:
     server, _, d = await _server(tmp_path)
-    release = threading.Event()
-    real_flush = server.spool.flush
-    calls: list[str] = []
-
-    def held_flush(entry: Any) -> None:
-        calls.append(type(entry).__name__)
-        release.wait(10)
-        real_flush(entry)
-
-    server.spool.flush = held_flush  # type: ignore[method-assign]
+    held = HeldFlush(server)
     try:
         inp = server.spool.write_in("9", server.parents[0], "9-left.bin", 1, b"L", "0" * 64,
                                     sync=False)
         out = server.spool.write_out("5", {"5-b.txt": b"o"}, {d: ["5-b.txt"]}, sync=False)
         flushing = server._flush_soon(out)  # covers the input, written before it
         ack = asyncio.ensure_future(server._durable(inp))
-        await asyncio.sleep(0.05)
-        assert not ack.done() and calls == ["OutEntry"]
-        release.set()
+        await until(held.entered.is_set, "the output's flush to start")
+        for _ in range(3):  # the ack can only wait for that flush: let it get that far
+            await asyncio.sleep(0)
+        assert not ack.done() and held.calls == ["OutEntry"]
+        held.release.set()
         await asyncio.wait_for(ack, 10)
         await flushing
-        assert calls == ["OutEntry"]  # one flush made both durable
+        assert held.calls == ["OutEntry"]  # one flush made both durable
         assert server.spool.flushed(inp)
     finally:
-        release.set()
+        held.release.set()
         await server.shutdown()
