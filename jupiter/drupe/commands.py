@@ -130,12 +130,13 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if args.post and cfg is None:
         raise JupiterError("--post needs --config (to find home and the token)")
     app = load_app(args.app)
-    sample = None
+    sample, digest = None, ""
     if not args.scale_from:
         sample = Path(app.root, args.input) if args.input else default_sample(app)
         if not sample.is_file():
             raise JupiterError(f"--input {args.input}: no such file ({sample}); give a path "
                                "relative to the app folder or an absolute one")
+        digest = exec_digest(app, sample)
     if args.only_missing:
         if cfg is None:
             raise JupiterError("--only-missing needs --config (to read home's profile)")
@@ -143,7 +144,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         tasks = app.topological_order()
         # what this node's entries must have been made from: this app and sample, or (scaled)
         # the reference node's entries as they are now
-        want = {t: exec_digest(app, sample) for t in tasks} if sample is not None else {
+        want = dict.fromkeys(tasks, digest) if sample is not None else {
             t: have[t][args.scale_from].digest for t in tasks
             if args.scale_from in have.get(t, {})}
         stale = [t for t in tasks if args.node not in have.get(t, {})
@@ -172,7 +173,6 @@ def cmd_exec(args: argparse.Namespace) -> int:
               file=sys.stderr)
     else:
         assert sample is not None
-        digest = exec_digest(app, sample)
         results = profile_app(app, sample=sample, repeat=args.repeat,
                               progress=lambda m: print(f"[drupe exec] {args.node}: {m}",
                                                        file=sys.stderr))
