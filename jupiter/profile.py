@@ -217,17 +217,7 @@ def fit_line(sizes_bytes: Sequence[float], seconds: Sequence[float]) -> tuple[fl
     x = np.asarray(sizes_bytes, dtype=float)
     y = np.asarray(seconds, dtype=float)
     if x.size < 2 or np.unique(x).size < 2:
-        raise ValueError("fit_link: need samples of at least two distinct sizes")
+        raise ValueError("fit_line: need samples of at least two distinct sizes")
     slope, intercept = np.polyfit(x, y, 1)
     return float(intercept), float(slope)
 
-
-def fit_link(sizes_bytes: Sequence[float], seconds: Sequence[float]) -> tuple[float, float]:
-    """Fit time = latency + bytes*8/bandwidth by least squares; returns (latency_s, bps).
-
-    Latency is clamped at 0; bandwidth is derived from the slope.
-    """
-    intercept, slope = fit_line(sizes_bytes, seconds)
-    if slope <= 0:
-        raise ValueError("fit_link: transfer time does not grow with size; samples are noise")
-    return max(0.0, intercept), 8.0 / slope

@@ -6,7 +6,7 @@ times. :func:`estimate_sweep` turns the sweep's samples into
 
 * ``latency_s``: half the fastest round trip of the smallest probes (one-way delay),
 * ``bandwidth_bps``: from the slope of time over size of the largest probes
-  (:func:`jupiter.profile.fit_link` over the fastest repeat of each size), where the
+  (:func:`jupiter.profile.fit_line` over the fastest repeat of each size), where the
   transfer, not the round trip, dominates,
 * ``burst_bytes``: what the link passes at once before its rate applies (a token-bucket
   shaper's bucket). Without one, the line through the largest probes passes through the
