@@ -168,7 +168,7 @@ class CostModel:
         the per-byte work only, 0 without it)."""
         data = self.edata[e, p]
         if self.quad is None:
-            row = self.lat[p] + np.maximum(0.0, data - self.link_burst[p]) * self.inv_bw[p]
+            row = _linear_seconds(self.lat[p], data, self.link_burst[p], self.inv_bw[p])
         else:
             x = data * 0.008  # bytes -> Kbit
             a, b, c = self.quad[0, p], self.quad[1, p], self.quad[2, p]
@@ -195,8 +195,8 @@ class CostModel:
         pu, pv = assign[self.esrc], assign[self.edst]
         data = self.edata[np.arange(self.E), pu]
         if self.quad is None:
-            cost = (self.lat[pu, pv]
-                    + np.maximum(0.0, data - self.link_burst[pu, pv]) * self.inv_bw[pu, pv])
+            cost = _linear_seconds(self.lat[pu, pv], data, self.link_burst[pu, pv],
+                                   self.inv_bw[pu, pv])
         else:
             x = data * 0.008
             q = self.quad[:, pu, pv]
@@ -530,6 +530,13 @@ def build_cost_model(
         byte_cpu=byte_cpu,
         link_burst=link_burst,
     )
+
+
+def _linear_seconds(lat: np.ndarray, data: np.ndarray | float, burst: np.ndarray,
+                    inv_bw: np.ndarray) -> np.ndarray:
+    """One item's transfer on links (the linear model, as ``LinkProfile.transfer_seconds``):
+    latency + the bytes beyond the link's burst / bandwidth."""
+    return lat + np.maximum(0.0, data - burst) * inv_bw
 
 
 def _burst_speed(node: NodeProfile) -> float:
