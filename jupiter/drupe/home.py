@@ -80,6 +80,7 @@ class Home:
         self.published = False
         self.published_complete = False  # what the last successful publication said
         self._publish_lock = asyncio.Lock()
+        self._publishing: asyncio.Future[None] | None = None  # the write in its thread
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._stale_seen: set[str] = set()
@@ -169,6 +170,11 @@ class Home:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks.clear()
+        if self._publishing is not None:
+            # a cancelled publish leaves its thread writing: stop returns once it has renamed
+            # (or removed) its temp file, so nothing half-written is left behind
+            with contextlib.suppress(Exception):
+                await self._publishing
         if self._runner:
             await self._runner.cleanup()
 
@@ -284,8 +290,10 @@ class Home:
     async def _publish_now(self) -> None:
         async with self._publish_lock:
             doc = self.state.profile().to_dict()
+            self._publishing = asyncio.ensure_future(
+                asyncio.to_thread(self.publisher.publish, doc))
             try:
-                await asyncio.to_thread(self.publisher.publish, doc)
+                await asyncio.shield(self._publishing)
             except PublishError as exc:
                 if self.publish_error != str(exc):
                     self.log.error("%s", exc)

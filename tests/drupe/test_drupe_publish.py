@@ -127,3 +127,37 @@ async def test_home_publishes_a_complete_profile_into_the_configmap(tmp_path: Pa
         assert not (tmp_path / "state" / "profile.json").exists()
     finally:
         await c.stop()
+
+
+async def test_home_stop_waits_for_a_publish_in_flight(tmp_path: Path) -> None:
+    """A publish runs in a thread; cancelling home must not return while it still writes."""
+    import asyncio
+    import threading
+
+    from drupe_helpers import Cluster, make_config
+
+    cfg, _ = make_config(tmp_path, ["home", "w1"], base_ip=146)
+    entered, release = threading.Event(), threading.Event()
+
+    class HeldPublisher(FilePublisher):
+        hold = False
+
+        def publish(self, doc: dict[str, Any]) -> None:
+            if self.hold:
+                entered.set()
+                release.wait(10)
+            super().publish(doc)
+
+    pub = HeldPublisher(cfg.profile_path)
+    c = Cluster(cfg, publisher=pub)
+    await c.start_home()
+    pub.hold = True
+    c.home.dirty.set()  # the publish loop writes again, and is held inside the thread
+    assert await asyncio.to_thread(entered.wait, 10)
+    stopping = asyncio.create_task(c.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=0.2)
+    assert not done, "stop returned while the profile was still being written"
+    release.set()
+    await stopping
+    assert [p.name for p in cfg.profile_path.parent.iterdir() if p.suffix == ".tmp"] == []
+    assert json.loads(cfg.profile_path.read_text())["schema"] == "jupiter.profile/v1"
