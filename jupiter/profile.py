@@ -13,7 +13,7 @@ A profile is what DRUPE measured and what WAVE schedules from::
                             "burst_bytes": 12500.0,
                             "quad_ms_kbit": [a, b, c], "samples": 24, "updated": ...}}},
       "exec": {task: {node: {"seconds": 0.012, "output_bytes": 5400, "input_bytes": 1200,
-                             "digest": "3f0c9a1b2d4e5f60"}}}
+                             "digest": "3f0c9a1b2d4e5f60", "warm_seconds": 0.004}}}
     }
 
 ``speed`` is relative (1.0 = the reference benchmark speed); bigger is faster. It is the
@@ -27,8 +27,10 @@ a token-bucket shaper, as in htb, tbf or a cloud NIC's burst allowance); 0.0 = n
 ``input_bytes`` is what the profiled run of the task received (its input files; 0 if not recorded).
 ``digest`` names what was profiled (the app's files and the sample input, hashed): an entry whose
 digest differs from the app's current one is out of date; "" = not recorded.
-``burst_speed``, ``host``, ``burst_bytes``, ``input_bytes`` and ``digest`` are optional: older
-profiles parse as unknown.
+``seconds`` is one run of the task after its process idled (what an item meets when it comes
+alone); ``warm_seconds`` one run right after another (what a busy stream meets); 0.0 = unknown.
+``burst_speed``, ``host``, ``burst_bytes``, ``input_bytes``, ``digest`` and ``warm_seconds``
+are optional: older profiles parse as unknown.
 This module is pure: data in, data out.
 """
 
@@ -84,13 +86,45 @@ class LinkProfile:
 
 @dataclass
 class ExecProfile:
-    seconds: float
+    seconds: float  # one run after the process idled: what a lone item meets
     output_bytes: int
     input_bytes: int = 0  # what the profiled run received (its input files); 0 if not recorded
     digest: str = ""  # what was profiled (app files + sample input); "" = not recorded
+    warm_seconds: float = 0.0  # one run right after another (a busy stream); 0.0 = unknown
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, v: Any, where: str) -> ExecProfile:
+        """One ``exec.<task>.<node>`` entry; raises ``ValueError`` naming the field
+        (``where`` is that entry's path)."""
+        if not isinstance(v, dict):
+            raise ValueError(f"field '{where}': expected an object {{seconds, output_bytes[, "
+                             f"input_bytes, digest, warm_seconds]}}, got {v!r}")
+
+        def number(name: str, kind: type[float] | type[int], default: float | None = None
+                   ) -> Any:
+            if name not in v and default is None:
+                raise ValueError(f"field '{where}.{name}': missing (needs seconds, "
+                                 "output_bytes; optional input_bytes, digest, warm_seconds)")
+            raw = v.get(name, default)
+            try:
+                value = kind(raw)
+            except (TypeError, ValueError, OverflowError):
+                value = None
+            if isinstance(raw, bool) or value is None or not 0 <= value < float("inf"):
+                raise ValueError(f"field '{where}.{name}': must be a finite number >= 0, "
+                                 f"got {raw!r}")
+            return value
+
+        digest = v.get("digest", "")
+        if not isinstance(digest, str) or len(digest) > 64:
+            raise ValueError(f"field '{where}.digest': must be a string of at most 64 "
+                             f"characters, got {digest!r}")
+        return cls(seconds=number("seconds", float), output_bytes=number("output_bytes", int),
+                   input_bytes=number("input_bytes", int, 0), digest=digest,
+                   warm_seconds=number("warm_seconds", float, 0.0))
 
 
 @dataclass
@@ -167,19 +201,9 @@ class Profile:
         for t, per in (data.get("exec") or {}).items():
             for n, v in per.items():
                 try:
-                    ep = ExecProfile(seconds=float(v["seconds"]),
-                                     output_bytes=int(v["output_bytes"]),
-                                     input_bytes=int(v.get("input_bytes", 0)),
-                                     digest=v.get("digest", ""))
-                except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    raise ValueError(f"profile: field 'exec.{t}.{n}': {exc!r}") from exc
-                if not isinstance(ep.digest, str):
-                    raise ValueError(f"profile: field 'exec.{t}.{n}.digest': must be a string, "
-                                     f"got {ep.digest!r}")
-                if ep.input_bytes < 0:
-                    raise ValueError(f"profile: field 'exec.{t}.{n}.input_bytes': must be "
-                                     f">= 0, got {ep.input_bytes}")
-                exec_.setdefault(t, {})[n] = ep
+                    exec_.setdefault(t, {})[n] = ExecProfile.from_dict(v, f"exec.{t}.{n}")
+                except ValueError as exc:
+                    raise ValueError(f"profile: {exc}") from exc
         return cls(
             nodes=nodes,
             links=links,

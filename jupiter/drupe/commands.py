@@ -41,7 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--out", required=True, help="write the exec profile (JSON) here")
     e.add_argument("--input", help="sample file for the ingress tasks, absolute or relative "
                    "to the app folder (default: the first file of the app's sample_input/)")
-    e.add_argument("--repeat", type=int, default=3, help="runs per task; the median is kept")
+    e.add_argument("--repeat", type=int, default=3, help="runs per task, back to back and "
+                   "after an idle pause each; the medians are kept")
+    e.add_argument("--idle", type=float, default=0.5, metavar="SECONDS",
+                   help="pause before each round of runs after idle (what an item that comes "
+                   "alone meets); 0: back-to-back runs only")
     e.add_argument("--scale-from", metavar="NODE", help="do not run anything: estimate this "
                    "node from NODE's exec profile scaled by CPU speed")
     e.add_argument("--profile", help="profile JSON to scale from (default with --config: "
@@ -173,7 +177,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
               file=sys.stderr)
     else:
         assert sample is not None
-        results = profile_app(app, sample=sample, repeat=args.repeat,
+        results = profile_app(app, sample=sample, repeat=args.repeat, idle_s=args.idle,
                               progress=lambda m: print(f"[drupe exec] {args.node}: {m}",
                                                        file=sys.stderr))
         per_task = {t: r.to_exec(digest) for t, r in results.items()}

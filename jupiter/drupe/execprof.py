@@ -3,12 +3,14 @@
 :func:`profile_app` runs the tasks in topological order on ONE sample item, so each task gets
 realistic inputs: ingress tasks get the sample file, every other task gets what its parents
 produced for it (``broadcast``: every output to every child; ``split``: the i-th output in
-name order to the i-th child). Each task runs ``repeat`` times on fresh folders and the median
-is kept, with the bytes it received (``input_bytes``: the sample file, or the parents'
-outputs for it) and output. The result is the ``exec`` part of a profile (``{task: {node:
-{seconds, output_bytes, input_bytes, digest}}}``). ``digest`` (:func:`exec_digest`) names what
-was profiled, the app's files and the sample, so a later run sees an entry made for other
-code or another sample as out of date (``jupiter drupe exec --only-missing`` redoes it).
+name order to the i-th child). Each task runs ``repeat`` times on fresh folders back to back,
+then once in each of ``repeat`` rounds that follow an idle pause; the medians are kept
+(``warm_seconds`` and ``seconds``), with the bytes it received (``input_bytes``: the sample
+file, or the parents' outputs for it) and output. The result is the ``exec`` part of a
+profile (``{task: {node: {seconds, output_bytes, input_bytes, digest, warm_seconds}}}``).
+``digest`` (:func:`exec_digest`) names what was profiled, the app's files and the sample, so
+a later run sees an entry made for other code or another sample as out of date (``jupiter
+drupe exec --only-missing`` redoes it).
 
 :func:`scale_exec` is the cheap alternative: profile on one reference node, then estimate the
 other nodes by their benchmark speed (seconds x speed_ref / speed_node).
@@ -34,15 +36,18 @@ from jupiter.profile import SCHEMA, ExecProfile, Profile
 
 @dataclass
 class TaskResult:
-    seconds: float  # median over the repeats, per item
-    runs: list[float] = field(default_factory=list)
+    seconds: float  # median of the runs after an idle pause (warm_seconds without pauses)
+    runs: list[float] = field(default_factory=list)  # back to back
     output_bytes: int = 0
     outputs: list[str] = field(default_factory=list)
     input_bytes: int = 0  # sum over the input files of the run
+    warm_seconds: float = 0.0  # median of the back-to-back runs
+    idle_runs: list[float] = field(default_factory=list)  # each after an idle pause
 
     def to_exec(self, digest: str = "") -> ExecProfile:
         return ExecProfile(seconds=self.seconds, output_bytes=self.output_bytes,
-                           input_bytes=self.input_bytes, digest=digest)
+                           input_bytes=self.input_bytes, digest=digest,
+                           warm_seconds=self.warm_seconds)
 
 
 def exec_digest(app: App, sample: Path) -> str:
@@ -105,16 +110,29 @@ def profile_app(
     *,
     sample: Path,
     repeat: int = 3,
+    idle_s: float = 0.5,
     workdir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    pause: Callable[[float], None] = time.sleep,
 ) -> dict[str, TaskResult]:
-    """Run every task of ``app`` on ``sample`` here; ``{task: TaskResult}``."""
+    """Run every task of ``app`` on ``sample`` here; ``{task: TaskResult}``.
+
+    Each task first runs ``repeat`` times back to back (``warm_seconds``: what a busy
+    stream meets). Then, ``repeat`` rounds: the process pauses ``idle_s`` and every task
+    runs once more (``seconds``: what an item that comes alone meets, as CIRCE runs a task
+    once per item, after its process waited for the item). Code that has not run for a
+    while can run several times slower than the same code run again at once, on virtual
+    machines most of all. ``idle_s`` 0: no pauses, ``seconds`` is ``warm_seconds``."""
     if repeat < 1:
         raise JupiterError("exec profiler: --repeat must be >= 1")
+    if not 0 <= idle_s <= 60:
+        raise JupiterError(f"exec profiler: --idle must be between 0 and 60 seconds, got "
+                           f"{idle_s}")
     data = sample.read_bytes()
     item = item_of(sample.name)
     inbox: dict[str, dict[str, bytes]] = {t: {sample.name: data} for t in app.ingress}
     results: dict[str, TaskResult] = {}
+    loaded: dict[str, tuple[TaskRunner, list[dict[str, bytes]]]] = {}
     with tempfile.TemporaryDirectory(prefix="drupe-exec-", dir=workdir) as tmp:
         for name in app.topological_order():
             task = app.task(name)
@@ -125,27 +143,39 @@ def profile_app(
             runner: TaskRunner = load_task(Path(app.root) / task.script, name=name,
                                            interface=task.interface, num_inputs=task.num_inputs,
                                            args=task.args, workdir=Path(tmp))
+            groups = _groups(task, files)
             runs: list[float] = []
             outputs: dict[str, bytes] = {}
             for _ in range(repeat):
                 outputs, total = {}, 0.0
-                for group in _groups(task, files):
+                for group in groups:
                     out, secs = runner.run(item, group)
                     outputs.update(out)
                     total += secs
                 runs.append(total)
-            res = TaskResult(seconds=statistics.median(runs), runs=runs,
-                             output_bytes=sum(len(v) for v in outputs.values()),
-                             outputs=sorted(outputs),
-                             input_bytes=sum(len(v) for v in files.values()))
-            results[name] = res
-            if progress:
-                progress(f"{name}: {res.seconds * 1e3:.2f} ms (median of {repeat}), "
-                         f"{res.input_bytes} input bytes in {len(files)} file(s), "
-                         f"{res.output_bytes} output bytes in {len(outputs)} file(s)")
+            warm = statistics.median(runs)
+            results[name] = TaskResult(seconds=warm, runs=runs, warm_seconds=warm,
+                                       output_bytes=sum(len(v) for v in outputs.values()),
+                                       outputs=sorted(outputs),
+                                       input_bytes=sum(len(v) for v in files.values()))
+            loaded[name] = (runner, groups)
             for child, files_for_child in route(task, outputs).items():
                 if child != HOME:
                     inbox.setdefault(child, {}).update(files_for_child)
+        for round_ in range(repeat if idle_s > 0 else 0):
+            if progress:
+                progress(f"round {round_ + 1}/{repeat}: every task once after {idle_s:g} s idle")
+            pause(idle_s)
+            for name, (runner, groups) in loaded.items():
+                results[name].idle_runs.append(sum(runner.run(item, g)[1] for g in groups))
+    for name, res in results.items():
+        if res.idle_runs:
+            res.seconds = statistics.median(res.idle_runs)
+        if progress:
+            progress(f"{name}: {res.seconds * 1e3:.2f} ms after idle, "
+                     f"{res.warm_seconds * 1e3:.2f} ms back to back (medians of {repeat}), "
+                     f"{res.input_bytes} input bytes, {res.output_bytes} output bytes in "
+                     f"{len(res.outputs)} file(s)")
     return results
 
 
@@ -179,7 +209,8 @@ def scale_exec(profile: Profile, ref: str, node: str, tasks: list[str] | None = 
             raise JupiterError(f"scale: task {t!r} has no execution profile on reference node "
                                f"{ref!r}; run `jupiter drupe exec --node {ref}` first")
         out[t] = ExecProfile(seconds=ep.seconds * s_ref / s_node, output_bytes=ep.output_bytes,
-                             input_bytes=ep.input_bytes, digest=ep.digest)
+                             input_bytes=ep.input_bytes, digest=ep.digest,
+                             warm_seconds=ep.warm_seconds * s_ref / s_node)
     return out
 
 

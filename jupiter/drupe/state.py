@@ -225,7 +225,8 @@ class HomeState:
 
     # ---- exec -------------------------------------------------------------------------------
     def merge_exec(self, data: dict[str, Any]) -> int:
-        """Merge ``{"exec": {task: {node: {seconds, output_bytes[, input_bytes, digest]}}}}``.
+        """Merge ``{"exec": {task: {node: {seconds, output_bytes[, input_bytes, digest,
+        warm_seconds]}}}}``.
 
         Returns the number of entries merged.
         """
@@ -241,19 +242,10 @@ class HomeState:
                     raise ReportError(f"field 'exec.{task}.{node}': unknown node; configured: "
                                       f"{', '.join(self.cfg.nodes)}")
                 try:
-                    ep = ExecProfile(seconds=float(v["seconds"]),
-                                     output_bytes=int(v["output_bytes"]),
-                                     input_bytes=int(v.get("input_bytes", 0)),
-                                     digest=v.get("digest", ""))
-                except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    raise ReportError(f"field 'exec.{task}.{node}': {exc!r} (needs seconds, "
-                                      "output_bytes; optional input_bytes, digest)") from exc
-                if ep.seconds < 0 or ep.output_bytes < 0 or ep.input_bytes < 0:
-                    raise ReportError(f"field 'exec.{task}.{node}': values must be >= 0")
-                if not isinstance(ep.digest, str) or len(ep.digest) > 64:
-                    raise ReportError(f"field 'exec.{task}.{node}.digest': must be a string of "
-                                      "at most 64 characters")
-                parsed.setdefault(task, {})[node] = ep
+                    parsed.setdefault(task, {})[node] = ExecProfile.from_dict(
+                        v, f"exec.{task}.{node}")
+                except ValueError as exc:
+                    raise ReportError(str(exc)) from exc
         for task, per in parsed.items():
             self.exec.setdefault(task, {}).update(per)
         return sum(len(p) for p in parsed.values())

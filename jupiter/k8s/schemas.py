@@ -150,7 +150,11 @@ def _exec_profiler() -> dict[str, Any]:
          "appDir": _str("The app folder inside the image.", pattern=r"^/"),
          "input": _str("Sample file in the image, absolute or relative to appDir; "
                        "empty = the app's first sample."),
-         "repeat": _int(1, 100, "Runs per task; the median is kept."),
+         "repeat": _int(1, 100, "Runs per task, back to back and after an idle pause "
+                                "each; the medians are kept."),
+         "idleSeconds": {"type": "number", "minimum": 0, "maximum": 60,
+                         "description": "Idle before each round of runs after idle "
+                                        "(0: back-to-back runs only)."},
          "onlyMissing": {"type": "boolean",
                          "description": "Skip nodes whose tasks home's profile holds."},
          "pollSeconds": _int(1, 300, "Poll interval while waiting for DRUPE home."),

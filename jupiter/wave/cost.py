@@ -64,7 +64,7 @@ import numpy as np
 
 from jupiter.app.model import HOME, App
 from jupiter.errors import InvalidInput, Problem
-from jupiter.profile import NodeProfile, Profile
+from jupiter.profile import ExecProfile, NodeProfile, Profile
 
 COMM_MODELS = ("linear", "quadratic")
 
@@ -423,21 +423,24 @@ def build_cost_model(
     burst = np.array([p.burst_speed if p.burst_speed > 0 else p.speed for p in profiles])
     pos = {n: i for i, n in enumerate(node_list)}
     W = np.zeros((V, N))
+    W_warm = np.zeros((V, N))  # a run right after another: what a stream pays per item
     out = np.zeros((T, N))
     for i, t in enumerate(app.tasks):
         per = profile.exec.get(t.name) or profile.exec.get(t.key) or {}
         known = [(pos[n], ep) for n, ep in per.items() if n in pos]
         measured_all = [(n, ep) for n, ep in per.items() if n in profile.nodes]
         if measured_all:
-            base = float(np.mean([ep.seconds * _burst_speed(profile.nodes[n])
-                                  for n, ep in measured_all]))
+            at_ref = [(ep, _burst_speed(profile.nodes[n])) for n, ep in measured_all]
+            base = float(np.mean([ep.seconds * b for ep, b in at_ref]))
+            base_warm = float(np.mean([_warm_seconds(ep) * b for ep, b in at_ref]))
             base_out = float(np.mean([ep.output_bytes for _, ep in measured_all]))
         else:
-            base, base_out = float(default_seconds), float(default_output_bytes)
-        W[i] = base / burst
+            base = base_warm = float(default_seconds)
+            base_out = float(default_output_bytes)
+        W[i], W_warm[i] = base / burst, base_warm / burst
         out[i] = base_out
         for j, ep in known:
-            W[i, j] = ep.seconds
+            W[i, j], W_warm[i, j] = ep.seconds, _warm_seconds(ep)
             out[i, j] = ep.output_bytes
     allowed = np.zeros((V, N), dtype=bool)
     allowed[:T, workers] = True
@@ -474,13 +477,14 @@ def build_cost_model(
             rows.append(share)
     edata = np.array(rows, dtype=float).reshape(len(rows), N)
     W += task_overhead_s / burst[None, :]  # the dispatcher's work per run, home's too
+    W_warm += task_overhead_s / burst[None, :]
     moved = np.zeros(V)  # bytes in + out per run (mean over the parent's nodes)
     if rows and N:
         mean_data = edata.mean(axis=1)
         np.add.at(moved, np.array(esrc, dtype=np.int64), mean_data)
         np.add.at(moved, np.array(edst, dtype=np.int64), mean_data)
     byte_cpu = byte_overhead_s / burst if N else np.zeros(0)
-    cpu_item = W + moved[:, None] * byte_cpu[None, :]
+    cpu_item = W_warm + moved[:, None] * byte_cpu[None, :]
     lat = np.zeros((N, N))
     inv_bw = np.zeros((N, N))
     link_burst = np.zeros((N, N))
@@ -530,6 +534,11 @@ def build_cost_model(
         byte_cpu=byte_cpu,
         link_burst=link_burst,
     )
+
+
+def _warm_seconds(ep: ExecProfile) -> float:
+    """One run right after another, as in a busy stream; ``seconds`` where not measured."""
+    return ep.warm_seconds if ep.warm_seconds > 0 else ep.seconds
 
 
 def _linear_seconds(lat: np.ndarray, data: np.ndarray | float, burst: np.ndarray,

@@ -93,8 +93,9 @@ def legacy_app(tmp_path: Path) -> Path:
 def test_profile_legacy_app_in_topological_order(legacy_app: Path) -> None:
     app = load_app(legacy_app)
     lines: list[str] = []
+    pauses: list[float] = []
     res = profile_app(app, sample=legacy_app / "sample_input" / "1data.txt", repeat=3,
-                      progress=lines.append)
+                      idle_s=0.25, progress=lines.append, pause=pauses.append)
     assert list(res) == ["split", "left", "right", "join"]
     half = len(SAMPLE) // 2
     assert res["split"].output_bytes == len(SAMPLE)
@@ -102,13 +103,31 @@ def test_profile_legacy_app_in_topological_order(legacy_app: Path) -> None:
     assert res["left"].output_bytes == half and res["left"].outputs == ["1upper.txt"]
     assert res["right"].output_bytes == 2 * (len(SAMPLE) - half)
     assert res["join"].output_bytes == half + 2 * (len(SAMPLE) - half) + 1
+    # back to back, then three rounds of every task once, each round after the idle pause
+    assert pauses == [0.25, 0.25, 0.25]
     for r in res.values():
-        assert len(r.runs) == 3 and r.seconds == sorted(r.runs)[1] and r.seconds > 0
-    assert len(lines) == 4 and "median of 3" in lines[0]
+        assert len(r.runs) == 3 and r.warm_seconds == sorted(r.runs)[1] > 0
+        assert len(r.idle_runs) == 3 and r.seconds == sorted(r.idle_runs)[1] > 0
+    assert [line.split(":")[0] for line in lines] == [
+        "round 1/3", "round 2/3", "round 3/3", "split", "left", "right", "join"]
+    assert "after idle" in lines[3] and "back to back (medians of 3)" in lines[3]
     doc = exec_document({"edge1": {t: r.to_exec() for t, r in res.items()}})
     prof = Profile.from_dict(doc)
     assert prof.exec["join"]["edge1"].output_bytes == res["join"].output_bytes
-    assert not prof.complete and prof.links == {}
+    assert prof.exec["join"]["edge1"].seconds == res["join"].seconds
+    assert prof.exec["join"]["edge1"].warm_seconds == res["join"].warm_seconds
+
+
+def test_without_idle_the_runs_are_back_to_back_only(legacy_app: Path) -> None:
+    pauses: list[float] = []
+    res = profile_app(load_app(legacy_app), sample=legacy_app / "sample_input" / "1data.txt",
+                      repeat=3, idle_s=0, pause=pauses.append)
+    assert pauses == []
+    assert all(r.idle_runs == [] and r.seconds == r.warm_seconds for r in res.values())
+    with pytest.raises(JupiterError, match="--idle must be between 0 and 60"):
+        profile_app(load_app(legacy_app), sample=legacy_app / "sample_input" / "1data.txt",
+                    idle_s=-1)
+
 
 
 def test_input_bytes_are_what_each_task_received(legacy_app: Path) -> None:
@@ -127,6 +146,7 @@ def test_input_bytes_are_what_each_task_received(legacy_app: Path) -> None:
     prof.nodes = {"edge1": NodeProfile(speed=1.0), "edge2": NodeProfile(speed=0.5)}
     scaled = scale_exec(prof, "edge1", "edge2")
     assert scaled["join"].input_bytes == res["join"].input_bytes
+    assert scaled["join"].warm_seconds == pytest.approx(2 * res["join"].warm_seconds)
 
 
 def test_process_interface_app(tmp_path: Path) -> None:

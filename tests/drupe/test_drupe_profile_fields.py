@@ -1,4 +1,5 @@
-"""burst_speed, host and input_bytes: measured, carried to the profile, parsed with defaults."""
+"""burst_speed, host, input_bytes and warm_seconds: measured, carried to the profile, parsed
+with defaults."""
 
 from __future__ import annotations
 
@@ -72,17 +73,18 @@ def test_old_profiles_parse_with_unknown_defaults() -> None:
     prof = Profile.from_dict(OLD_PROFILE)
     assert prof.nodes["a"].burst_speed == 0.0 and prof.nodes["a"].host == ""
     assert prof.exec["t"]["a"].input_bytes == 0
+    assert prof.exec["t"]["a"].warm_seconds == 0.0  # unknown: a stream pays `seconds`
 
 
 def test_new_fields_round_trip() -> None:
     doc = _with({"burst_speed": 1.9, "host": "0123456789abcdef"},
-                {"input_bytes": 1200, "digest": "3f0c9a1b2d4e5f60"})
+                {"input_bytes": 1200, "digest": "3f0c9a1b2d4e5f60", "warm_seconds": 0.004})
     prof = Profile.from_dict(doc)
     assert prof.nodes["a"] == NodeProfile(cpu_count=2, speed=0.5, mem_total=1, mem_free=1,
                                           updated=1.0, burst_speed=1.9,
                                           host="0123456789abcdef")
     assert prof.exec["t"]["a"] == ExecProfile(seconds=0.01, output_bytes=10, input_bytes=1200,
-                                              digest="3f0c9a1b2d4e5f60")
+                                              digest="3f0c9a1b2d4e5f60", warm_seconds=0.004)
     again = json.loads(json.dumps(prof.to_dict()))
     assert again == doc
     assert Profile.from_dict(again) == prof
@@ -94,7 +96,11 @@ def test_new_fields_round_trip() -> None:
     (_with({"host": 7}), "nodes.a.host"),
     (_with(ex={"digest": 7}), "exec.t.a.digest"),
     (_with(ex={"input_bytes": -1}), "exec.t.a.input_bytes"),
-    (_with(ex={"input_bytes": "many"}), "exec.t.a"),
+    (_with(ex={"input_bytes": "many"}), "exec.t.a.input_bytes"),
+    (_with(ex={"warm_seconds": -0.001}), "exec.t.a.warm_seconds"),
+    (_with(ex={"warm_seconds": "NaN"}), "exec.t.a.warm_seconds"),
+    (_with(ex={"seconds": "inf"}), "exec.t.a.seconds"),
+    (_with(ex={"digest": "f" * 65}), "exec.t.a.digest"),
 ])
 def test_bad_new_fields_are_rejected_by_name(doc: dict[str, Any], field: str) -> None:
     with pytest.raises(ValueError, match=f"field '{re.escape(field)}'"):
@@ -136,9 +142,16 @@ def test_home_merges_input_bytes(tmp_path: Path) -> None:
                                   "w": {"seconds": 0.2, "output_bytes": 5}}}})
     prof = Profile.from_dict(st.profile().to_dict())
     assert prof.exec["t"]["h"].input_bytes == 7 and prof.exec["t"]["w"].input_bytes == 0
-    with pytest.raises(ReportError, match=r"'exec\.t\.h'"):
+    with pytest.raises(ReportError, match=r"'exec\.t\.h\.input_bytes'"):
         st.merge_exec({"exec": {"t": {"h": {"seconds": 0.1, "output_bytes": 5,
                                             "input_bytes": -7}}}})
+    with pytest.raises(ReportError, match=r"'exec\.t\.w\.warm_seconds'"):
+        st.merge_exec({"exec": {"t": {"w": {"seconds": 0.1, "output_bytes": 5,
+                                            "warm_seconds": "slow"}}}})
+    st.merge_exec({"exec": {"t": {"w": {"seconds": 0.3, "output_bytes": 5,
+                                        "warm_seconds": 0.1}}}})
+    assert Profile.from_dict(st.profile().to_dict()).exec["t"]["w"].warm_seconds == 0.1
+    assert st.profile().exec["t"]["h"].input_bytes == 7  # the refused reports changed nothing
     # a restarted home reads them back from the published profile
     (tmp_path / "again").mkdir()
     st2 = _state(tmp_path / "again")

@@ -181,3 +181,26 @@ def test_a_links_burst_shortens_one_items_transfer_but_not_the_streams_period() 
     # the schedulers see it too (HEFT's placement uses the same edge costs)
     m = schedule(app, bursty, ["n1"], algorithm="heft", home="home")
     assert m.predicted["latency_s"] == pytest.approx(0.0)
+
+
+def test_a_lone_item_pays_the_idle_run_time_and_a_stream_the_warm_one() -> None:
+    """seconds (a run after the process idled) makes the latency; warm_seconds (a run right
+    after another) the period; unknown warm_seconds (0) falls back to seconds."""
+    nodes = {n: NodeProfile() for n in ("home", "n1", "n2")}
+    chain = make_app({"a": ["b"], "b": ["home"]})
+    mapping = {"a": "n1", "b": "n2"}
+    exec_ = {t: {n: ExecProfile(seconds=0.010, output_bytes=0, warm_seconds=0.004)
+                 for n in ("n1", "n2")} for t in ("a", "b")}
+    p = predict(chain, profile(nodes, exec_), mapping, "home")
+    assert p.latency_s == pytest.approx(0.020)  # two idle runs one after the other
+    assert p.period_s == pytest.approx(0.004)  # each node runs one warm run per item
+    unknown = {t: {n: ExecProfile(seconds=0.010, output_bytes=0) for n in ("n1", "n2")}
+               for t in ("a", "b")}
+    assert predict(chain, profile(nodes, unknown), mapping, "home").period_s == \
+        pytest.approx(0.010)
+    # a node without a profile of its own is estimated from the others, for both figures
+    exec_["a"].pop("n2")
+    cm = build_cost_model(chain, profile(nodes, exec_), ["n1", "n2"], home="home",
+                          task_overhead_s=0.001)
+    a, n2 = cm.tasks.index("a"), cm.nodes.index("n2")
+    assert cm.W[a, n2] == pytest.approx(0.011) and cm.cpu[a, n2] == pytest.approx(0.005)

@@ -99,7 +99,8 @@ async def test_status_reports_progress_and_predictions(wave):
     (lambda p: p["links"]["edge1"]["edge2"].update(bandwidth_bps=-5), "links.edge1.edge2"),
     (lambda p: p["nodes"].pop("edge2"), "nodes.edge2"),
     (lambda p: p.update(schema="jupiter.profile/v0"), "schema"),
-    (lambda p: p["exec"]["global_fusion"]["pi1"].pop("seconds"), "exec.global_fusion.pi1"),
+    (lambda p: p["exec"]["global_fusion"]["pi1"].pop("seconds"),
+     "exec.global_fusion.pi1.seconds"),
 ])
 async def test_bad_profile_is_refused_and_the_old_mapping_kept(wave, tmp_path, mutate, field):
     http, config = wave

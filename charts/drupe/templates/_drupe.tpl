@@ -113,7 +113,7 @@ that node (nodeSelector kubernetes.io/hostname) and POSTs the result to DRUPE ho
 {{- $args := list "drupe" "exec" "--app" $ep.appDir "--node" .node.name
   "--config" "/etc/jupiter/config.json" "--post"
   "--out" (printf "/var/lib/jupiter/exec/%s.json" .node.name)
-  "--repeat" (toString (int $ep.repeat)) -}}
+  "--repeat" (toString (int $ep.repeat)) "--idle" (toString $ep.idleSeconds) -}}
 {{- if $ep.onlyMissing }}{{ $args = append $args "--only-missing" }}{{ end -}}
 {{- if $ep.input }}{{ $args = concat $args (list "--input" $ep.input) }}{{ end -}}
 backoffLimit: {{ int $ep.backoffLimit }}
