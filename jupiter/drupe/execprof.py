@@ -18,18 +18,22 @@ other nodes by their benchmark speed (seconds x speed_ref / speed_node).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import multiprocessing
 import re
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 from jupiter.app.model import HOME, App, Task
-from jupiter.drupe.taskrun import TaskRunner, load_task
+from jupiter.drupe.taskrun import TaskFailed, TaskRunner, load_task
 from jupiter.errors import JupiterError
 from jupiter.profile import SCHEMA, ExecProfile, Profile
 
@@ -118,11 +122,13 @@ def profile_app(
     """Run every task of ``app`` on ``sample`` here; ``{task: TaskResult}``.
 
     Each task first runs ``repeat`` times back to back (``warm_seconds``: what a busy
-    stream meets). Then, ``repeat`` rounds: the process pauses ``idle_s`` and every task
-    runs once more (``seconds``: what an item that comes alone meets, as CIRCE runs a task
-    once per item, after its process waited for the item). Code that has not run for a
-    while can run several times slower than the same code run again at once, on virtual
-    machines most of all. ``idle_s`` 0: no pauses, ``seconds`` is ``warm_seconds``."""
+    stream meets). Then come ``repeat`` rounds: everything idles ``idle_s``, then every
+    task runs once more (``seconds``: what an item that comes alone meets). A process that
+    has idled runs its first item several times slower than the same code run again at
+    once (on virtual machines most of all), and the penalty is the process's: a task run
+    right after another in the same process finds it paid. CIRCE runs each task in a
+    process of its own, which waits for its item, so the rounds do too (:class:`_Idlers`).
+    ``idle_s`` 0: no rounds, ``seconds`` is ``warm_seconds``."""
     if repeat < 1:
         raise JupiterError("exec profiler: --repeat must be >= 1")
     if not 0 <= idle_s <= 60:
@@ -162,12 +168,15 @@ def profile_app(
             for child, files_for_child in route(task, outputs).items():
                 if child != HOME:
                     inbox.setdefault(child, {}).update(files_for_child)
-        for round_ in range(repeat if idle_s > 0 else 0):
-            if progress:
-                progress(f"round {round_ + 1}/{repeat}: every task once after {idle_s:g} s idle")
-            pause(idle_s)
-            for name, (runner, groups) in loaded.items():
-                results[name].idle_runs.append(sum(runner.run(item, g)[1] for g in groups))
+        if idle_s > 0:
+            with _Idlers(item, loaded) as idlers:
+                for round_ in range(repeat):
+                    if progress:
+                        progress(f"round {round_ + 1}/{repeat}: every task once, each in a "
+                                 f"process of its own, after {idle_s:g} s idle")
+                    pause(idle_s)
+                    for name in loaded:
+                        results[name].idle_runs.append(idlers.run(name))
     for name, res in results.items():
         if res.idle_runs:
             res.seconds = statistics.median(res.idle_runs)
@@ -177,6 +186,79 @@ def profile_app(
                      f"{res.input_bytes} input bytes, {res.output_bytes} output bytes in "
                      f"{len(res.outputs)} file(s)")
     return results
+
+
+class _Idlers:
+    """One forked process per loaded task, each holding its runner and inputs: ``run``
+    has that process run its task once and answers the run's seconds. Forked after the
+    tasks ran, so nothing is loaded again; each waits in ``recv`` like a CIRCE task server
+    waiting for its item."""
+
+    TIMEOUT_S = 600.0  # a run the back-to-back runs took well under this
+
+    def __init__(self, item: str, loaded: dict[str, tuple[TaskRunner, list[dict[str, bytes]]]]
+                 ) -> None:
+        self.item, self.loaded = item, loaded
+        self.conns: dict[str, Connection] = {}
+        self.procs: list[BaseProcess] = []
+
+    def __enter__(self) -> _Idlers:
+        ctx = multiprocessing.get_context("fork")
+        try:
+            for name, (runner, groups) in self.loaded.items():
+                here, there = ctx.Pipe()
+                proc = ctx.Process(target=_idler, args=(there, self.item, runner, groups),
+                                   name=f"drupe-exec-{name}", daemon=True)
+                proc.start()
+                there.close()
+                self.conns[name] = here
+                self.procs.append(proc)
+            for name in self.loaded:
+                self._answer(name)  # "ready"
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def run(self, name: str) -> float:
+        self.conns[name].send(True)
+        return float(self._answer(name))
+
+    def _answer(self, name: str) -> float | str:
+        conn = self.conns[name]
+        if not conn.poll(self.TIMEOUT_S):
+            raise JupiterError(f"task {name!r}: no answer from its profiling process in "
+                               f"{self.TIMEOUT_S:.0f} s")
+        try:
+            kind, value = conn.recv()
+        except EOFError:
+            raise JupiterError(f"task {name!r}: its profiling process died") from None
+        if kind == "error":
+            raise TaskFailed(value)
+        return value
+
+    def __exit__(self, *exc: object) -> None:
+        for conn in self.conns.values():
+            with contextlib.suppress(OSError):
+                conn.send(False)
+            conn.close()
+        for proc in self.procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+
+
+def _idler(conn: Connection, item: str, runner: TaskRunner,
+           groups: list[dict[str, bytes]]) -> None:
+    """A forked process of :class:`_Idlers`: one run of the task per ``True`` received."""
+    conn.send(("ready", "ready"))
+    while conn.recv():
+        try:
+            conn.send(("seconds", sum(runner.run(item, g)[1] for g in groups)))
+        except TaskFailed as exc:
+            conn.send(("error", str(exc)))
+    conn.close()
 
 
 def exec_document(per_node: dict[str, dict[str, ExecProfile]]) -> dict[str, Any]:

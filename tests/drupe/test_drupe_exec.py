@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -345,3 +346,41 @@ def test_exec_digest_follows_the_code_and_the_sample_not_other_inputs(legacy_app
     assert exec_digest(app, other) != d  # another sample does
     (legacy_app / "scripts" / "helper.py").write_text("X = 1\n")
     assert exec_digest(app, sample) != d  # and so does any code of the app
+
+
+def test_idle_runs_happen_each_in_a_process_of_its_own(tmp_path: Path) -> None:
+    """After the pause, every task runs in its own waiting process (as in CIRCE), so each pays
+    its own wake-up; the back-to-back runs stay in the profiler's process."""
+    log = tmp_path / "pids.txt"
+    files = {**LEGACY}
+    for name in ("split", "left", "right", "join"):
+        files[f"scripts/{name}.py"] = LEGACY[f"scripts/{name}.py"].replace(
+            "        def task(",
+            f"        def _log():\n"
+            f"            with open({str(log)!r}, 'a') as fh:\n"
+            f"                fh.write('{name} ' + str(os.getpid()) + chr(10))\n\n"
+            f"        def task(", 1).replace("pathout):\n", "pathout):\n            _log()\n", 1)
+    app = make_app(tmp_path / "pidapp", files)
+    res = profile_app(load_app(app), sample=app / "sample_input" / "1data.txt", repeat=2,
+                      idle_s=0.01)
+    assert all(len(r.runs) == 2 and len(r.idle_runs) == 2 for r in res.values())
+    rows = [line.split() for line in log.read_text().splitlines()]
+    back_to_back, idle = rows[:8], rows[8:]
+    assert {pid for _, pid in back_to_back} == {str(os.getpid())}
+    assert [t for t, _ in idle] == ["split", "left", "right", "join"] * 2
+    pids = {t: {pid for tt, pid in idle if tt == t} for t in ("split", "left", "right", "join")}
+    assert all(len(p) == 1 for p in pids.values())  # one process per task, both rounds
+    assert len(set.union(*pids.values()) | {str(os.getpid())}) == 5
+
+
+def test_a_task_failing_in_its_idle_run_is_named(tmp_path: Path) -> None:
+    files = {**LEGACY, "scripts/right.py": LEGACY["scripts/right.py"].replace(
+        "        def task(filename, pathin, pathout):\n",
+        "        RUNS = []\n\n        def task(filename, pathin, pathout):\n"
+        "            RUNS.append(1)\n"
+        "            if len(RUNS) > 2:\n"
+        "                raise RuntimeError('tired after two runs')\n", 1)}
+    app = make_app(tmp_path / "tired", files)
+    with pytest.raises(TaskFailed, match=r"'right'.*tired after two runs"):
+        profile_app(load_app(app), sample=app / "sample_input" / "1data.txt", repeat=2,
+                    idle_s=0.01)
