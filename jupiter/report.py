@@ -184,13 +184,20 @@ def build_report(
     """Predicted vs measured figures from the Mapping contract and CIRCE's tables (pure).
 
     ``only_items``: the ids the report covers (the items this run fed); home's tables also
-    hold whatever else its state folder saw (earlier runs, items fed by hand)."""
+    hold whatever else its state folder saw (earlier runs, items fed by hand). With
+    ``started_at``, items first submitted before it are left out: an earlier deploy ran
+    them (perhaps on another mapping) and home acknowledged this run's repeats of them
+    without running them again; ``items_earlier`` counts them."""
     if only_items is not None:
         items = [r for r in items if r.get("item") in only_items]
-        runtime = [r for r in runtime if r.get("item") in only_items]
     latest: dict[str, dict[str, Any]] = {}
     for row in items:  # the items table is appended to; the last row of an item wins
         latest[row["item"]] = row
+    earlier = {i for i, r in latest.items()
+               if started_at and (r.get("submitted") or started_at) < started_at}
+    latest = {i: r for i, r in latest.items() if i not in earlier}
+    if only_items is not None or earlier:
+        runtime = [r for r in runtime if r.get("item") in latest]
     done = [r for r in latest.values() if r.get("status") == "completed"]
     failed = [r for r in latest.values() if r.get("status") == "failed"]
     completed_at = sorted(r["completed"] for r in done if r.get("completed"))
@@ -218,6 +225,7 @@ def build_report(
         "app": app["name"],
         "algorithm": mapping.get("algorithm"),
         "items_submitted": len(latest),
+        "items_earlier": len(earlier),
         "items_completed": len(done),
         "items_failed": len(failed),
         "failures": [{"item": r["item"], "error": r.get("error")} for r in failed],
@@ -265,6 +273,12 @@ def render_text(report: dict[str, Any], where: dict[str, str]) -> str:
         ]),
         f"bottleneck (predicted): {p['bottleneck']}",
     ]
+    if report.get("items_earlier"):
+        lines.append(f"{report['items_earlier']} item(s) fed were done by an earlier run, before "
+                     "this deploy: home acknowledged them without running them again, and they "
+                     "are left out here. To measure them again on this mapping, run "
+                     "teardown.yml -e jupiter_purge=true (it deletes the results) and deploy "
+                     "again, or feed new files.")
     if report.get("first_result_s") is not None:
         lines.append(f"first result {report['first_result_s']:.1f} s and last result "
                      f"{report['last_result_s']:.1f} s after deploy.yml started")

@@ -140,7 +140,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         if not sample.is_file():
             raise JupiterError(f"--input {args.input}: no such file ({sample}); give a path "
                                "relative to the app folder or an absolute one")
-        digest = exec_digest(app, sample)
+        digest = exec_digest(app, sample, args.idle)
     if args.only_missing:
         if cfg is None:
             raise JupiterError("--only-missing needs --config (to read home's profile)")

@@ -54,10 +54,14 @@ class TaskResult:
                            warm_seconds=self.warm_seconds)
 
 
-def exec_digest(app: App, sample: Path) -> str:
+METHOD = "exec/2"  # how entries are measured; a new method makes the old entries out of date
+
+
+def exec_digest(app: App, sample: Path, idle_s: float = 0.5) -> str:
     """What an execution profile of ``app`` on ``sample`` depends on, hashed (16 hex): every
     file of the app folder (definition, scripts, helpers; not the sample inputs, nor hidden
-    or ``__pycache__`` entries) by relative path, then the sample's bytes."""
+    or ``__pycache__`` entries) by relative path, then the sample's bytes, then how it is
+    measured (:data:`METHOD` and the idle pause: ``seconds`` depends on it)."""
     root = Path(app.root)
     skip = Path(app.sample_input).parts[:1] if app.sample_input else ()
     h = hashlib.sha256()
@@ -69,6 +73,7 @@ def exec_digest(app: App, sample: Path) -> str:
         h.update(rel.as_posix().encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())
     h.update(b"sample\0" + hashlib.sha256(sample.read_bytes()).digest())
+    h.update(f"method\0{METHOD} idle={idle_s!r}".encode())
     return h.hexdigest()[:16]
 
 

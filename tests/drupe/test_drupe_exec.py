@@ -13,6 +13,7 @@ import pytest
 from drupe_helpers import Cluster, make_config, wait_until
 
 from jupiter.app.loader import load_app
+from jupiter.drupe import execprof
 from jupiter.drupe.execprof import (
     exec_digest,
     exec_document,
@@ -333,7 +334,8 @@ async def test_cli_exec_input_relative_to_the_app_folder(tmp_path: Path, legacy_
     assert prof.exec["split"]["n1"].output_bytes == 4 * len(SAMPLE)  # the bigger input's
 
 
-def test_exec_digest_follows_the_code_and_the_sample_not_other_inputs(legacy_app: Path) -> None:
+def test_exec_digest_follows_the_code_and_the_sample_not_other_inputs(
+        legacy_app: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = load_app(legacy_app)
     sample = legacy_app / "sample_input" / "1data.txt"
     d = exec_digest(app, sample)
@@ -345,7 +347,11 @@ def test_exec_digest_follows_the_code_and_the_sample_not_other_inputs(legacy_app
     other = legacy_app / "sample_input" / "2data.txt"
     assert exec_digest(app, other) != d  # another sample does
     (legacy_app / "scripts" / "helper.py").write_text("X = 1\n")
-    assert exec_digest(app, sample) != d  # and so does any code of the app
+    d2 = exec_digest(app, sample)
+    assert d2 != d  # and so does any code of the app
+    assert exec_digest(app, sample, idle_s=0.25) != d2  # and how long the profiler idles
+    monkeypatch.setattr(execprof, "METHOD", "exec/1")
+    assert exec_digest(app, sample) != d2  # and entries an older profiler made
 
 
 def test_idle_runs_happen_each_in_a_process_of_its_own(tmp_path: Path) -> None:

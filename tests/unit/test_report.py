@@ -175,3 +175,31 @@ def test_the_report_covers_the_items_of_the_folder_that_was_fed(tmp_path: Path) 
     assert r["tasks"][0]["runs"] == 0  # the hand-fed item's row is not this run's
     write_report(state, app, None)  # without the folder: everything home saw
     assert json.loads((state / "report.json").read_text())["items_submitted"] == 53
+
+
+def test_items_an_earlier_deploy_ran_are_left_out_and_counted() -> None:
+    """A second deploy feeds the same files: home acknowledges them without running them, so
+    their figures are an earlier run's (maybe on another mapping) and stay out."""
+    app = load_app(ROOT / "task_specific_files" / "diamond").to_dict()
+    first = app["tasks"][0]["name"]
+    mapping = {"algorithm": "heft", "mapping": {t["name"]: "w1" for t in app["tasks"]},
+               "predicted": {"latency_s": 0.02, "period_s": 0.01, "throughput_per_s": 100.0,
+                             "bottleneck": "node w1"}}
+    old = [_item("1", 10.0, 10.5), _item("2", 11.0, 11.2)]
+    runtime = [{"item": "1", "task": first, "duration": 0.9, "status": "ok"},
+               {"item": "3", "task": first, "duration": 0.004, "status": "ok"}]
+    r = build_report(app, mapping, [*old, _item("3", 105.0, 105.05)], runtime,
+                     started_at=100.0)
+    assert (r["items_submitted"], r["items_completed"], r["items_earlier"]) == (1, 1, 2)
+    assert r["measured"]["single_item_latency_s"] == pytest.approx(0.05)
+    assert r["tasks"][0]["runs"] == 1 and r["tasks"][0]["measured_p50_s"] == 0.004
+    assert r["first_result_s"] == pytest.approx(5.05)
+    # nothing new ran: no figures, and the text says why and what to do
+    r = build_report(app, mapping, old, runtime, started_at=100.0)
+    assert (r["items_submitted"], r["items_earlier"], r["first_result_s"]) == (0, 2, None)
+    assert r["measured"]["single_item_latency_s"] is None and r["tasks"][0]["runs"] == 0
+    text = render_text(r, {})
+    assert "2 item(s) fed were done by an earlier run" in text
+    assert "jupiter_purge=true" in text and "after deploy.yml started" not in text
+    # without a start time (jupiter report by hand) every item counts
+    assert build_report(app, mapping, old, runtime, started_at=None)["items_submitted"] == 2
