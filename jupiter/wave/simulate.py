@@ -9,7 +9,11 @@ longest remaining path (upward rank under this mapping) first. Nodes on one mach
 and egress work (``source``, ``sink``) takes a core of home's machine but not home's task
 slot. A node under a CPU quota (``share`` < 1) runs at burst speed while the quota of one
 CFS period lasts, then at its sustained rate (a token bucket, full when the item
-arrives). Transfers are delays of ``latency + bytes/bandwidth`` that do not contend. The
+arrives). A transfer takes ``latency + bytes/bandwidth``. On a model built from a
+profile (``link_contention``), transfers over one directed link take turns for the
+bandwidth part (first come, first served; a parent's pushes in edge order), and the link's
+burst (its shaper's bucket, full when the item arrives) serves the first bytes that cross
+it, once; the literature's models (``CostModel.from_matrices``) have no contention. The
 item is done when every result is back at home.
 
 Period: with a stream of items, each node, each shared machine and each directed link is
@@ -78,6 +82,7 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
     """Run one item through the mapping ``assign`` ([V] node indices); see module doc."""
     V, T = cm.V, cm.T
     edge_cost = cm.edge_costs(assign).tolist()
+    links = _Links(cm, assign, edge_cost) if cm.link_contention else None
     dur = cm.W[np.arange(V), assign].tolist()
     rank = mapped_rank(cm, assign, edge_cost)
     pos = cm.topo_pos
@@ -118,7 +123,7 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
                     touched.append(h)
                 for e in succ[v]:
                     c = edst[e]
-                    t = now + edge_cost[e]
+                    t = links.end(e, now) if links is not None else now + edge_cost[e]
                     if t > arrival[c]:
                         arrival[c] = t
                     remaining[c] -= 1
@@ -158,6 +163,44 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
             for entry in waiting:
                 push(queue, entry)
     return Plan(assign=assign.copy(), start=np.array(start), finish=np.array(finish))
+
+
+class _Links:
+    """When each edge's data arrives, with the transfers over one directed link taking turns
+    for its bandwidth and sharing its burst (one item's worth: the bucket is full when the
+    item arrives). Without a transfer queued ahead, an edge takes ``edge_cost``."""
+
+    def __init__(self, cm: CostModel, assign: np.ndarray, edge_cost: list[float]) -> None:
+        self.edge_cost = edge_cost
+        pu, pv = assign[cm.esrc], assign[cm.edst]
+        self.src, self.dst = pu.tolist(), pv.tolist()
+        self.data = cm.edata[np.arange(cm.E), pu].tolist()
+        self.busy = cm.edge_occupancy(assign).tolist()  # bandwidth-time at the full rate
+        self.linear = cm.quad is None
+        self.lat = cm.lat[pu, pv].tolist()
+        self.inv_bw = cm.inv_bw[pu, pv].tolist()
+        self.bytework = (self.data * np.maximum(cm.byte_cpu[pu], cm.byte_cpu[pv])).tolist() \
+            if cm.per_byte else None
+        self.bucket = cm.link_burst.copy()
+        self.free_at: dict[tuple[int, int], float] = {}
+
+    def end(self, e: int, now: float) -> float:
+        p, q = self.src[e], self.dst[e]
+        if p == q:
+            return now + self.edge_cost[e]
+        begin = max(now, self.free_at.get((p, q), 0.0))
+        if self.linear:
+            left = float(self.bucket[p, q])
+            self.bucket[p, q] = max(0.0, left - self.data[e])
+            busy = max(0.0, self.data[e] - left) * self.inv_bw[e]
+            end = begin + busy + self.lat[e]
+            if self.bytework is not None:
+                end = max(end, now + self.bytework[e])
+        else:  # Jupiter's quadratic model: its constant term is the latency
+            busy = self.busy[e]
+            end = begin + self.edge_cost[e]
+        self.free_at[(p, q)] = begin + busy
+        return end
 
 
 def loads(cm: CostModel, assign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

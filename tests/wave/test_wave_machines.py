@@ -204,3 +204,25 @@ def test_a_lone_item_pays_the_idle_run_time_and_a_stream_the_warm_one() -> None:
                           task_overhead_s=0.001)
     a, n2 = cm.tasks.index("a"), cm.nodes.index("n2")
     assert cm.W[a, n2] == pytest.approx(0.011) and cm.cpu[a, n2] == pytest.approx(0.005)
+
+
+def test_transfers_over_one_link_take_turns_and_share_its_burst() -> None:
+    """a sends 1 MB to each of b and c, both on n2, over a 1 MB/s link: the second push waits
+    for the first (2 s, not 1 s); a burst serves the first bytes once, not each push."""
+    nodes = {n: NodeProfile() for n in ("home", "n1", "n2")}
+    app = make_app({"a": ["b", "c"], "b": ["home"], "c": ["home"]})
+    exec_ = {"a": {n: ExecProfile(seconds=0.0, output_bytes=1_000_000) for n in ("n1", "n2")},
+             **{t: {n: ExecProfile(seconds=0.0, output_bytes=0) for n in ("n1", "n2")}
+                for t in ("b", "c")}}
+    prof = profile(nodes, exec_, bandwidth_bps=8e9)
+    prof.links["n1"]["n2"].bandwidth_bps = 8e6
+    apart = {"a": "n1", "b": "n2", "c": "n2"}
+    assert predict(app, prof, apart, "home").latency_s == pytest.approx(2.0)
+    prof.links["n1"]["n2"].burst_bytes = 500_000.0
+    assert predict(app, prof, apart, "home").latency_s == pytest.approx(1.5)
+    # c beside a (no link): b's push has the link and the burst to itself
+    assert predict(app, prof, {"a": "n1", "b": "n2", "c": "n1"}, "home").latency_s == \
+        pytest.approx(0.5)
+    # models built from a profile have it; the literature's models (from_matrices) keep
+    # links without contention, so the HEFT paper's schedule still comes out (test_wave_paper)
+    assert build_cost_model(app, prof, ["n1", "n2"], home="home").link_contention
