@@ -391,7 +391,7 @@ def test_one_exec_job_per_node_pinned_to_its_hostname(rendered: dict, app: str) 
             "drupe", "exec", "--app", "/app", "--node", node["name"],
             "--config", "/etc/jupiter/config.json", "--post",
             "--out", f"/var/lib/jupiter/exec/{node['name']}.json", "--repeat", "3",
-            "--only-missing"]
+            "--idle", "0.5", "--only-missing"]
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
         assert mounts["/var/run/jupiter"]["readOnly"] and mounts["/etc/jupiter"]["readOnly"]
         assert {"/var/lib/jupiter", "/tmp"} <= mounts.keys()

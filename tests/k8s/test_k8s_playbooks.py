@@ -178,11 +178,11 @@ def test_roles_deploy_is_idempotent_and_teardown_removes_everything(
     assert len(jobs) == len(values["nodes"])
     for key in jobs:
         job = fake_kube.objects[key]
-        # the role: drupe_exec_repeat, not drupe_exec_force, the sum of the waits' timeouts
-        # (30 + 30 + 900) and CIRCE's task resources for the profiler
+        # the role: drupe_exec_repeat and _idle_s, not drupe_exec_force, the sum of the waits'
+        # timeouts (30 + 30 + 900) and CIRCE's task resources for the profiler
         assert job["spec"]["activeDeadlineSeconds"] == 960
         (container,) = job["spec"]["template"]["spec"]["containers"]
-        assert container["args"][-3:] == ["--repeat", "3", "--only-missing"]
+        assert container["args"][-5:] == ["--repeat", "3", "--idle", "0.5", "--only-missing"]
         assert container["resources"] == task_resources
     n_exec = len(app["tasks"]) * len(values["nodes"])
     assert f"exec {n_exec}/{n_exec}" in first.stdout
