@@ -96,8 +96,9 @@ class CostModel:
     byte_cpu: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] s per byte
     # [N, N] bytes a link passes at once before its rate applies (a shaper's bucket)
     link_burst: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    # transfers over one link take turns in the latency simulation (real networks); the
-    # scheduling literature's models (from_matrices) have links without contention
+    # transfers over one link take turns in the latency simulation (real networks, with
+    # the linear link model); the scheduling literature's models (from_matrices) and
+    # Jupiter's quadratic one have links without contention
     link_contention: bool = False
 
     def __post_init__(self) -> None:
@@ -536,7 +537,7 @@ def build_cost_model(
         cpu=cpu_item,
         byte_cpu=byte_cpu,
         link_burst=link_burst,
-        link_contention=True,
+        link_contention=quad is None,
     )
 
 

@@ -10,11 +10,12 @@ and egress work (``source``, ``sink``) takes a core of home's machine but not ho
 slot. A node under a CPU quota (``share`` < 1) runs at burst speed while the quota of one
 CFS period lasts, then at its sustained rate (a token bucket, full when the item
 arrives). A transfer takes ``latency + bytes/bandwidth``. On a model built from a
-profile (``link_contention``), transfers over one directed link take turns for the
-bandwidth part (first come, first served; a parent's pushes in edge order), and the link's
-burst (its shaper's bucket, full when the item arrives) serves the first bytes that cross
-it, once; the literature's models (``CostModel.from_matrices``) have no contention. The
-item is done when every result is back at home.
+profile with the linear link model (``link_contention``), transfers over one directed link
+take turns for the bandwidth part (first come, first served; a parent's pushes in edge
+order), and the link's burst (its shaper's bucket, full when the item arrives) serves the
+first bytes that cross it, once; the literature's models (``CostModel.from_matrices``) and
+Jupiter's quadratic one have no contention. The item is done when every result is back at
+home.
 
 Period: with a stream of items, each node, each shared machine and each directed link is
 a stage of a pipeline. Per item a node is busy for the CPU of its tasks divided by the
@@ -29,6 +30,7 @@ cloud1+cloud2+hub").
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,7 +84,10 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
     """Run one item through the mapping ``assign`` ([V] node indices); see module doc."""
     V, T = cm.V, cm.T
     edge_cost = cm.edge_costs(assign).tolist()
-    links = _Links(cm, assign, edge_cost) if cm.link_contention else None
+    if cm.link_contention:
+        shared, turn = _link_turns(cm, assign)
+    else:
+        shared, turn = [False] * cm.E, None
     dur = cm.W[np.arange(V), assign].tolist()
     rank = mapped_rank(cm, assign, edge_cost)
     pos = cm.topo_pos
@@ -123,7 +128,7 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
                     touched.append(h)
                 for e in succ[v]:
                     c = edst[e]
-                    t = links.end(e, now) if links is not None else now + edge_cost[e]
+                    t = turn(e, now) if shared[e] and turn else now + edge_cost[e]
                     if t > arrival[c]:
                         arrival[c] = t
                     remaining[c] -= 1
@@ -165,42 +170,42 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
     return Plan(assign=assign.copy(), start=np.array(start), finish=np.array(finish))
 
 
-class _Links:
-    """When each edge's data arrives, with the transfers over one directed link taking turns
-    for its bandwidth and sharing its burst (one item's worth: the bucket is full when the
-    item arrives). Without a transfer queued ahead, an edge takes ``edge_cost``."""
+def _link_turns(cm: CostModel, assign: np.ndarray
+                ) -> tuple[list[bool], Callable[[int, float], float]]:
+    """Transfers over one directed link take turns for its bandwidth and share its burst (one
+    item's worth: the bucket is full when the item arrives). Returns which edges share a
+    link with another edge of the item (an edge alone on its link takes ``edge_cost``) and
+    the arrival time of such an edge's data, given when its parent finished."""
+    pu, pv = assign[cm.esrc], assign[cm.edst]
+    key = np.where(pu != pv, pu * cm.N + pv, -1)
+    crossing = key >= 0
+    per_link = np.bincount(key[crossing], minlength=cm.N * cm.N)
+    shared: list[bool] = (crossing & (per_link[np.maximum(key, 0)] > 1)).tolist()
+    data_a = cm.edata[np.arange(cm.E), pu]
+    keys, data = key.tolist(), data_a.tolist()
+    burst = cm.link_burst[pu, pv].tolist()
+    lat, inv_bw = cm.lat[pu, pv].tolist(), cm.inv_bw[pu, pv].tolist()
+    # the per-byte work at the slower end streams with the bytes (0 without it)
+    bytework = (data_a * np.maximum(cm.byte_cpu[pu], cm.byte_cpu[pv])).tolist()
+    bucket: dict[int, float] = {}
+    free_at: dict[int, float] = {}
 
-    def __init__(self, cm: CostModel, assign: np.ndarray, edge_cost: list[float]) -> None:
-        self.edge_cost = edge_cost
-        pu, pv = assign[cm.esrc], assign[cm.edst]
-        self.src, self.dst = pu.tolist(), pv.tolist()
-        self.data = cm.edata[np.arange(cm.E), pu].tolist()
-        self.busy = cm.edge_occupancy(assign).tolist()  # bandwidth-time at the full rate
-        self.linear = cm.quad is None
-        self.lat = cm.lat[pu, pv].tolist()
-        self.inv_bw = cm.inv_bw[pu, pv].tolist()
-        self.bytework = (self.data * np.maximum(cm.byte_cpu[pu], cm.byte_cpu[pv])).tolist() \
-            if cm.per_byte else None
-        self.bucket = cm.link_burst.copy()
-        self.free_at: dict[tuple[int, int], float] = {}
+    def arrival(e: int, now: float) -> float:
+        k, d = keys[e], data[e]
+        begin = free_at.get(k, 0.0)
+        if begin < now:
+            begin = now
+        left = bucket.get(k, burst[e])
+        if left >= d:
+            bucket[k], busy = left - d, 0.0
+        else:
+            bucket[k], busy = 0.0, (d - left) * inv_bw[e]
+        free_at[k] = begin + busy
+        t = begin + busy + lat[e]
+        w = now + bytework[e]
+        return w if w > t else t
 
-    def end(self, e: int, now: float) -> float:
-        p, q = self.src[e], self.dst[e]
-        if p == q:
-            return now + self.edge_cost[e]
-        begin = max(now, self.free_at.get((p, q), 0.0))
-        if self.linear:
-            left = float(self.bucket[p, q])
-            self.bucket[p, q] = max(0.0, left - self.data[e])
-            busy = max(0.0, self.data[e] - left) * self.inv_bw[e]
-            end = begin + busy + self.lat[e]
-            if self.bytework is not None:
-                end = max(end, now + self.bytework[e])
-        else:  # Jupiter's quadratic model: its constant term is the latency
-            busy = self.busy[e]
-            end = begin + self.edge_cost[e]
-        self.free_at[(p, q)] = begin + busy
-        return end
+    return shared, arrival
 
 
 def loads(cm: CostModel, assign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
