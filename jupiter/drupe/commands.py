@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jupiter.drupe.config import DrupeConfig, default_listen, load_config, parse_listen
+from jupiter.drupe.execprof import IDLE_S
 from jupiter.errors import JupiterError
 from jupiter.profile import Profile
 
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "to the app folder (default: the first file of the app's sample_input/)")
     e.add_argument("--repeat", type=int, default=3, help="runs per task, back to back and "
                    "after an idle pause each; the medians are kept")
-    e.add_argument("--idle", type=float, default=0.5, metavar="SECONDS",
+    e.add_argument("--idle", type=float, default=IDLE_S, metavar="SECONDS",
                    help="pause before each round of runs after idle (what an item that comes "
                    "alone meets); 0: back-to-back runs only")
     e.add_argument("--scale-from", metavar="NODE", help="do not run anything: estimate this "

@@ -55,9 +55,10 @@ class TaskResult:
 
 
 METHOD = "exec/2"  # how entries are measured; a new method makes the old entries out of date
+IDLE_S = 0.5  # default idle pause before each round of runs after idle
 
 
-def exec_digest(app: App, sample: Path, idle_s: float = 0.5) -> str:
+def exec_digest(app: App, sample: Path, idle_s: float = IDLE_S) -> str:
     """What an execution profile of ``app`` on ``sample`` depends on, hashed (16 hex): every
     file of the app folder (definition, scripts, helpers; not the sample inputs, nor hidden
     or ``__pycache__`` entries) by relative path, then the sample's bytes, then how it is
@@ -119,7 +120,7 @@ def profile_app(
     *,
     sample: Path,
     repeat: int = 3,
-    idle_s: float = 0.5,
+    idle_s: float = IDLE_S,
     workdir: Path | None = None,
     progress: Callable[[str], None] | None = None,
     pause: Callable[[float], None] = time.sleep,
