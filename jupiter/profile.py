@@ -83,6 +83,28 @@ class LinkProfile:
         d["quad_ms_kbit"] = list(self.quad_ms_kbit)
         return d
 
+    @classmethod
+    def from_dict(cls, v: Any, where: str) -> LinkProfile:
+        """One link entry; raises ``ValueError`` naming the field (``where`` is the entry's
+        path). ``quad_ms_kbit`` is kept as given (its length is the reader's check)."""
+        if not isinstance(v, dict):
+            raise ValueError(f"field '{where}': must be an object")
+        try:
+            lp = cls(latency_s=float(v["latency_s"]), bandwidth_bps=float(v["bandwidth_bps"]),
+                     quad_ms_kbit=tuple(float(x) for x in v.get("quad_ms_kbit", (0, 0, 0))),
+                     samples=int(v.get("samples", 0)), updated=float(v.get("updated", 0.0)),
+                     burst_bytes=float(v.get("burst_bytes", 0.0)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"field '{where}': {exc!r} (needs latency_s, bandwidth_bps; "
+                             "optional quad_ms_kbit [a, b, c], samples, updated, "
+                             "burst_bytes)") from exc
+        if not lp.bandwidth_bps > 0 or lp.latency_s < 0:
+            raise ValueError(f"field '{where}': bandwidth must be > 0 and latency >= 0")
+        if not 0 <= lp.burst_bytes < float("inf"):
+            raise ValueError(f"field '{where}.burst_bytes': burst_bytes must be a finite number "
+                             f">= 0 (0 = none), got {lp.burst_bytes!r}")
+        return lp
+
 
 @dataclass
 class ExecProfile:
@@ -179,24 +201,9 @@ class Profile:
         for s, dsts in (data.get("links") or {}).items():
             for d, v in dsts.items():
                 try:
-                    lp = LinkProfile(
-                        latency_s=float(v["latency_s"]),
-                        bandwidth_bps=float(v["bandwidth_bps"]),
-                        quad_ms_kbit=tuple(float(x) for x in v.get("quad_ms_kbit", (0, 0, 0))),
-                        samples=int(v.get("samples", 0)),
-                        updated=float(v.get("updated", 0.0)),
-                        burst_bytes=float(v.get("burst_bytes", 0.0)),
-                    )
-                except (KeyError, TypeError, ValueError) as exc:
-                    raise ValueError(f"profile: field 'links.{s}.{d}': {exc!r}") from exc
-                if lp.bandwidth_bps <= 0 or lp.latency_s < 0:
-                    raise ValueError(
-                        f"profile: field 'links.{s}.{d}': bandwidth must be > 0 and latency >= 0"
-                    )
-                if not 0 <= lp.burst_bytes < float("inf"):
-                    raise ValueError(f"profile: field 'links.{s}.{d}.burst_bytes': must be a "
-                                     f"finite number >= 0 (0 = none), got {lp.burst_bytes!r}")
-                links.setdefault(s, {})[d] = lp
+                    links.setdefault(s, {})[d] = LinkProfile.from_dict(v, f"links.{s}.{d}")
+                except ValueError as exc:
+                    raise ValueError(f"profile: {exc}") from exc
         exec_: dict[str, dict[str, ExecProfile]] = {}
         for t, per in (data.get("exec") or {}).items():
             for n, v in per.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,25 +59,18 @@ def _node_profile(data: Any, where: str) -> NodeProfile:
 
 
 def _link_profile(data: Any, where: str) -> LinkProfile:
-    if not isinstance(data, dict):
-        raise ReportError(f"{where}: must be an object")
+    """An agent's measurement of one link (:meth:`LinkProfile.from_dict`), which must also
+    carry the three quadratic coefficients and a sample count >= 0."""
     try:
-        quad = tuple(float(x) for x in data.get("quad_ms_kbit", (0, 0, 0)))
-        lp = LinkProfile(latency_s=float(data["latency_s"]),
-                         bandwidth_bps=float(data["bandwidth_bps"]),
-                         quad_ms_kbit=(quad[0], quad[1], quad[2]),
-                         samples=int(data.get("samples", 0)),
-                         updated=float(data.get("updated", 0.0)),
-                         burst_bytes=float(data.get("burst_bytes", 0.0)))
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise ReportError(f"{where}: {exc!r} (needs latency_s, bandwidth_bps, quad_ms_kbit "
-                          "[a, b, c], samples; optional burst_bytes)") from exc
-    if not lp.bandwidth_bps > 0 or lp.latency_s < 0 or lp.samples < 0:
-        raise ReportError(f"{where}: bandwidth_bps must be > 0, latency_s and samples >= 0")
-    if not 0 <= lp.burst_bytes < float("inf"):
-        raise ReportError(f"{where}: burst_bytes must be a finite number >= 0, "
-                          f"got {lp.burst_bytes!r}")
-    return lp
+        lp = LinkProfile.from_dict(data, where)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from exc
+    if len(lp.quad_ms_kbit) < 3:
+        raise ReportError(f"field '{where}.quad_ms_kbit': needs [a, b, c], got "
+                          f"{list(lp.quad_ms_kbit)}")
+    if lp.samples < 0:
+        raise ReportError(f"field '{where}.samples': must be >= 0, got {lp.samples}")
+    return replace(lp, quad_ms_kbit=lp.quad_ms_kbit[:3])
 
 
 class HomeState:
@@ -153,7 +146,7 @@ class HomeState:
         for dst, v in links.items():
             if dst not in self.cfg.nodes or dst == node:
                 raise ReportError(f"field 'links.{dst}': not a peer of {node!r}")
-            parsed[(node, dst)] = _link_profile(v, f"field 'links.{dst}'")
+            parsed[(node, dst)] = _link_profile(v, f"links.{dst}")
         resources = (_node_profile(data["resources"], "field 'resources'")
                      if data.get("resources") is not None else None)
         bench = data.get("bench")
