@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,14 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = "127.0.0.1", taken: Iterable[int] = ()) -> int:
     """A port that is free now and outside the kernel's ephemeral range, so no outgoing
-    connection can take it before the server binds it."""
+    connection can take it before the server binds it; none of ``taken`` (ports handed out
+    for servers that have not bound them yet)."""
     low, high = _ephemeral_range()
+    skip = set(taken)
     candidates = [p for p in range(20000, 32000) if not low <= p <= high and
-                  not 7700 <= p <= 7999]  # the deployments' own ports
+                  not 7700 <= p <= 7999 and p not in skip]  # 77xx: the deployments' own
     rng = random.Random()
     for _ in range(200):
         port = rng.choice(candidates)
@@ -77,8 +79,10 @@ class LocalPipeline:
         if self.placement:  # fresh network namespaces: distinct ports are free ports
             first = free_port()
             self.ports = {k: first + i for i, k in enumerate(keys)}
-        else:
-            self.ports = {k: free_port(host) for k in keys}
+        else:  # distinct: a second server on one port would fail while the first answers
+            self.ports = {}
+            for k in keys:
+                self.ports[k] = free_port(host, taken=self.ports.values())
         self.token_file = self.state_dir / "token"
         self.token = secrets.token_hex(24)
         fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -79,3 +79,24 @@ def test_load_config_names_the_file_and_line(tmp_path: Path) -> None:
     bad.write_text(json.dumps(cfg))
     with pytest.raises(InvalidInput, match="missing field 'endpoints'"):
         load_config(bad)
+
+
+def test_a_local_pipeline_gives_every_process_its_own_port(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """Ports are picked before the servers bind them: two draws of one port would start one
+    server and leave the other's URL answered by it (CI saw a task's pushes refused by
+    another task this way). Even when the draw keeps landing on one port, they differ."""
+    import random
+
+    from circe_apps import diamond_app
+
+    from jupiter.circe import devrun
+
+    monkeypatch.setattr(random.Random, "choice", lambda self, seq: seq[0])
+    assert devrun.free_port() == devrun.free_port()  # the draw: always the first candidate
+    app = diamond_app(tmp_path / "app")
+    pipeline = devrun.LocalPipeline(app, tmp_path / "app", tmp_path / "state")
+    assert len(set(pipeline.ports.values())) == len(pipeline.ports) == len(app.tasks) + 1
+    first = devrun.free_port()
+    assert devrun.free_port(taken=[first]) != first
