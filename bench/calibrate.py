@@ -1,0 +1,99 @@
+"""Calibrate WAVE's dispatcher constants on deployments kept by ``bench/mapping.py --keep``.
+
+Reads every kept deployment under the given folders (``profile.json``, ``mapping.json``,
+``report.json``), fits ``task_overhead_s`` and ``byte_overhead_s`` (jupiter.wave.calibrate:
+the pair with the smallest worst relative error over every measured latency and throughput)
+and prints, per deployment, the errors with the shipped constants (the baseline, from
+roles/wave/defaults/main.yml) and with the fitted ones. Set the fitted values as
+``wave_task_overhead_s`` and ``wave_byte_overhead_s`` (inventory group_vars) to use them.
+
+Run: python bench/calibrate.py [--app NAME] [--apply-to FILE] KEPT_DIR [KEPT_DIR ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from jupiter.app.loader import load_app  # noqa: E402
+from jupiter.errors import JupiterError  # noqa: E402
+from jupiter.wave.calibrate import (  # noqa: E402
+    Errors,
+    fit_overheads,
+    kept_dirs,
+    observation_from_dir,
+    prediction_errors,
+)
+
+DEFAULTS = REPO / "roles" / "wave" / "defaults" / "main.yml"
+
+
+def _pct(value: float | None) -> str:
+    return "-".rjust(6) if value is None else f"{value:+.0%}".rjust(6)
+
+
+def format_errors(before: Sequence[Errors], after: Sequence[Errors]) -> str:
+    width = max([len(e.label) for e in before] + [10])
+    lines = [f"{'deployment':<{width}}  {'shipped':>13}  {'fitted':>13}",
+             f"{'':<{width}}  {'lat':>6} {'tput':>6}  {'lat':>6} {'tput':>6}"]
+    for b, a in zip(before, after):
+        lines.append(f"{b.label:<{width}}  {_pct(b.latency)} {_pct(b.throughput)}  "
+                     f"{_pct(a.latency)} {_pct(a.throughput)}")
+    return "\n".join(lines)
+
+
+def _summary(errors: Sequence[Errors], bound: float = 0.15) -> str:
+    values = [abs(v) for e in errors for v in e.values()]
+    within = sum(v <= bound for v in values)
+    return f"worst {max(values):.1%}, {within}/{len(values)} figures within {bound:.0%}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("kept", nargs="+", help="folders holding kept deployments")
+    parser.add_argument("--app", default="network_monitoring_app",
+                        help="the app under task_specific_files/ the deployments ran")
+    args = parser.parse_args(argv)
+    try:
+        app = load_app(REPO / "task_specific_files" / args.app)
+        folders = kept_dirs(args.kept)
+        observations = [observation_from_dir(f, app, label=os.path.relpath(f)) for f in folders]
+        if not observations:
+            print(f"no kept deployment (report.json) under {', '.join(args.kept)}",
+                  file=sys.stderr)
+            return 2
+        defaults = yaml.safe_load(DEFAULTS.read_text(encoding="utf-8"))
+        shipped = (float(defaults["wave_task_overhead_s"]),
+                   float(defaults["wave_byte_overhead_s"]))
+        started = time.perf_counter()
+        fit = fit_overheads(observations)
+        took = time.perf_counter() - started
+    except JupiterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    before = prediction_errors(observations, *shipped)
+    print(f"machine: {platform.processor() or 'unknown'}, {len(os.sched_getaffinity(0))} cores, "
+          f"python {platform.python_version()}; {len(observations)} deployments")
+    print(format_errors(before, fit.errors))
+    print(f"shipped: task_overhead_s {shipped[0]:.6g}, byte_overhead_s {shipped[1]:.3g}: "
+          f"{_summary(before)}")
+    print(f"fitted:  task_overhead_s {fit.task_overhead_s:.6g}, byte_overhead_s "
+          f"{fit.byte_overhead_s:.3g}: {_summary(fit.errors)} (rms {fit.rms:.1%}; fit took "
+          f"{took:.1f} s)")
+    print(f"use them: wave_task_overhead_s: {fit.task_overhead_s:.6g} and "
+          f"wave_byte_overhead_s: {fit.byte_overhead_s:.3g} in the inventory's group_vars")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
