@@ -46,7 +46,7 @@ def format_errors(before: Sequence[Errors], after: Sequence[Errors]) -> str:
     width = max([len(e.label) for e in before] + [10])
     lines = [f"{'deployment':<{width}}  {'shipped':>13}  {'fitted':>13}",
              f"{'':<{width}}  {'lat':>6} {'tput':>6}  {'lat':>6} {'tput':>6}"]
-    for b, a in zip(before, after):
+    for b, a in zip(before, after, strict=True):
         lines.append(f"{b.label:<{width}}  {_pct(b.latency)} {_pct(b.throughput)}  "
                      f"{_pct(a.latency)} {_pct(a.throughput)}")
     return "\n".join(lines)
@@ -85,12 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine: {platform.processor() or 'unknown'}, {len(os.sched_getaffinity(0))} cores, "
           f"python {platform.python_version()}; {len(observations)} deployments")
     print(format_errors(before, fit.errors))
-    print(f"shipped: task_overhead_s {shipped[0]:.6g}, byte_overhead_s {shipped[1]:.3g}: "
+    print(f"shipped: task_overhead_s {shipped[0]:.3g}, byte_overhead_s {shipped[1]:.3g}: "
           f"{_summary(before)}")
-    print(f"fitted:  task_overhead_s {fit.task_overhead_s:.6g}, byte_overhead_s "
+    print(f"fitted:  task_overhead_s {fit.task_overhead_s:.3g}, byte_overhead_s "
           f"{fit.byte_overhead_s:.3g}: {_summary(fit.errors)} (rms {fit.rms:.1%}; fit took "
           f"{took:.1f} s)")
-    print(f"use them: wave_task_overhead_s: {fit.task_overhead_s:.6g} and "
+    print(f"use them: wave_task_overhead_s: {fit.task_overhead_s:.3g} and "
           f"wave_byte_overhead_s: {fit.byte_overhead_s:.3g} in the inventory's group_vars")
     return 0
 

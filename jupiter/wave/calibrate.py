@@ -6,8 +6,8 @@ module fits them to deployments that were measured. An :class:`Observation` is w
 deployment used (app, profile, the ``{task: node}`` mapping and its options) and what its
 report measured (the single-item latency, the stream throughput). :func:`fit_overheads`
 returns the pair that makes the largest relative error over every measured figure, latency
-and throughput alike, smallest (ties: the smaller root mean square): a coarse grid, then a
-finer one around its best point.
+and throughput alike, smallest (ties: the smaller root mean square): the best point of a
+grid, then a Nelder-Mead search from it.
 
 :func:`observation_from_dir` reads a deployment kept by ``bench/mapping.py --keep``
 (``profile.json``, ``mapping.json``, ``report.json``); ``bench/calibrate.py`` is the
@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from collections.abc import Mapping as MappingABC
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from jupiter.app.model import App
 from jupiter.errors import InvalidInput, Problem
@@ -32,11 +30,11 @@ from jupiter.profile import Profile
 from jupiter.wave import api, policies
 from jupiter.wave.simulate import evaluate
 
-# Coarse grid (seconds per run, seconds per byte); the fine grid splits one coarse step
-# around the best coarse point into FINE_STEPS.
+# The starting grid (seconds per run, seconds per byte); its steps are the size of the first
+# simplex of the Nelder-Mead search that follows, ITERATIONS steps long.
 TASK_GRID = tuple(i * 0.0005 for i in range(13))  # 0 .. 6 ms
 BYTE_GRID = tuple(i * 5e-9 for i in range(11))  # 0 .. 50 ns
-FINE_STEPS = 10
+ITERATIONS = 60
 
 
 @dataclass(frozen=True)
@@ -100,46 +98,74 @@ def _score(errors: Sequence[Errors]) -> tuple[float, float]:
     return max(values), math.sqrt(sum(v * v for v in values) / len(values))
 
 
-def _best(observations: Sequence[Observation], task_grid: Sequence[float],
-          byte_grid: Sequence[float]) -> Fit:
-    best: Fit | None = None
-    for t in task_grid:
-        for b in byte_grid:
-            errors = prediction_errors(observations, t, b)
-            worst, rms = _score(errors)
-            if best is None or (worst, rms) < (best.worst, best.rms):
-                best = Fit(t, b, worst, rms, tuple(errors))
-    assert best is not None
-    return best
+def _fit_at(observations: Sequence[Observation], t: float, b: float) -> Fit:
+    errors = prediction_errors(observations, t, b)
+    worst, rms = _score(errors)
+    return Fit(t, b, worst, rms, tuple(errors))
 
 
-def _around(value: float, step: float, steps: int) -> list[float]:
-    return [v for v in np.linspace(value - step, value + step, 2 * steps + 1).tolist()
-            if v >= 0]
+def _key(fit: Fit) -> tuple[float, float]:
+    return fit.worst, fit.rms
+
+
+def _nelder_mead(score: Callable[[float, float], Fit], start: Fit, steps: tuple[float, float],
+                 iterations: int) -> Fit:
+    """Nelder-Mead over (task_overhead_s, byte_overhead_s) from ``start`` with a first
+    simplex one step away on each axis (negative constants score as infinitely bad)."""
+    simplex = [start, score(start.task_overhead_s + steps[0], start.byte_overhead_s),
+               score(start.task_overhead_s, start.byte_overhead_s + steps[1])]
+    for _ in range(iterations):
+        simplex.sort(key=_key)
+        best, mid, worst = simplex
+        cx = (best.task_overhead_s + mid.task_overhead_s) / 2
+        cy = (best.byte_overhead_s + mid.byte_overhead_s) / 2
+
+        def toward(f: float, cx: float = cx, cy: float = cy, w: Fit = worst) -> Fit:
+            return score(cx + f * (w.task_overhead_s - cx), cy + f * (w.byte_overhead_s - cy))
+
+        reflected = toward(-1.0)
+        if _key(reflected) < _key(best):
+            expanded = toward(-2.0)
+            simplex[2] = min(expanded, reflected, key=_key)
+        elif _key(reflected) < _key(mid):
+            simplex[2] = reflected
+        else:
+            contracted = toward(0.5) if _key(reflected) >= _key(worst) else toward(-0.5)
+            if _key(contracted) < min(_key(worst), _key(reflected)):
+                simplex[2] = contracted
+            else:  # shrink toward the best
+                simplex = [best] + [score((best.task_overhead_s + f.task_overhead_s) / 2,
+                                          (best.byte_overhead_s + f.byte_overhead_s) / 2)
+                                    for f in (mid, worst)]
+    return min(simplex, key=_key)
 
 
 def fit_overheads(observations: Sequence[Observation], *,
                   task_grid: Sequence[float] = TASK_GRID,
                   byte_grid: Sequence[float] = BYTE_GRID,
-                  fine_steps: int = FINE_STEPS) -> Fit:
+                  iterations: int = ITERATIONS) -> Fit:
     """The (task_overhead_s, byte_overhead_s) whose worst relative error over every
-    measured latency and throughput is smallest: the best point of the grid, then of a
-    grid ``fine_steps`` times finer within one coarse step of it."""
+    measured latency and throughput is smallest (ties: the smaller RMS): the best point of
+    the grid, then a Nelder-Mead search from it (run twice: once more from where the first
+    ended, with the first simplex's size)."""
     measured = [ob for ob in observations
                 if ob.latency_s is not None or ob.throughput_per_s is not None]
     if not measured:
         raise InvalidInput([Problem("observations", "no measured latency or throughput to fit "
                                     "to; keep deployments that ran items "
                                     "(bench/mapping.py --keep DIR)")], "calibration")
-    coarse = _best(measured, task_grid, byte_grid)
-    if fine_steps <= 1:
-        return coarse
-    t_step = (max(task_grid) - min(task_grid)) / max(1, len(task_grid) - 1)
-    b_step = (max(byte_grid) - min(byte_grid)) / max(1, len(byte_grid) - 1)
-    fine = _best(measured,
-                 _around(coarse.task_overhead_s, t_step, fine_steps) if t_step else [coarse.task_overhead_s],
-                 _around(coarse.byte_overhead_s, b_step, fine_steps) if b_step else [coarse.byte_overhead_s])
-    return min(coarse, fine, key=lambda f: (f.worst, f.rms))
+
+    def score(t: float, b: float) -> Fit:
+        if t < 0 or b < 0:
+            return Fit(t, b, math.inf, math.inf, ())
+        return _fit_at(measured, t, b)
+
+    best = min((score(t, b) for t in task_grid for b in byte_grid), key=_key)
+    steps = ((max(task_grid) - min(task_grid)) / max(1, len(task_grid) - 1),
+             (max(byte_grid) - min(byte_grid)) / max(1, len(byte_grid) - 1))
+    for _ in range(2):
+        best = _nelder_mead(score, best, steps, iterations)
+    return best
 
 
 # ---- the edge: a deployment kept on disk --------------------------------------------------

@@ -1,0 +1,158 @@
+"""Fitting the dispatcher's constants to measured deployments (jupiter.wave.calibrate)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from wave_helpers import dnad_app, make_profile
+
+from jupiter.errors import InvalidInput
+from jupiter.wave import api
+from jupiter.wave.calibrate import (
+    Observation,
+    fit_overheads,
+    kept_dirs,
+    observation_from_dir,
+    prediction_errors,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SPEEDS = {"home": 1.0, "cloud": 2.0, "edge": 1.0, "pi": 0.4}
+TRUTH = (0.0032, 1.3e-8)  # off the starting grid: the pattern search finds it
+
+
+def _profile():
+    app = dnad_app()
+    slow = {(s, d): (0.004, 10e6) for s in SPEEDS for d in SPEEDS if s != d and "pi" in (s, d)}
+    return make_profile(SPEEDS, latency=0.001, bandwidth_bps=100e6, links=slow,
+                        exec_={t.name: {n: (0.001 / sp, 20_000) for n, sp in SPEEDS.items()}
+                               for t in app.tasks})
+
+
+def _observations() -> list[Observation]:
+    """Three mappings 'measured' as the model predicts them with TRUTH."""
+    app, profile = dnad_app(), _profile()
+    options = {"home": "home", "input_bytes": 60_000}
+    unmeasured = []
+    for algorithm in ("heft", "spread", "random"):
+        m = api.schedule(app, profile, list(SPEEDS), algorithm=algorithm, **options)
+        unmeasured.append(Observation(algorithm, app, profile, tuple(m.nodes), m.mapping,
+                                      options, 1.0, 1.0))
+    truth = prediction_errors(unmeasured, *TRUTH)
+    return [replace(ob, latency_s=e.latency + 1.0, throughput_per_s=e.throughput + 1.0)
+            for ob, e in zip(unmeasured, truth, strict=True)]
+
+
+def test_the_fit_finds_the_constants_that_made_the_measurements():
+    observations = _observations()
+    fit = fit_overheads(observations)
+    assert fit.task_overhead_s == pytest.approx(TRUTH[0], rel=0.01)
+    assert fit.byte_overhead_s == pytest.approx(TRUTH[1], rel=0.01)
+    assert fit.worst < 0.001
+    assert [e.label for e in fit.errors] == ["heft", "spread", "random"]
+    # other constants predict these measurements worse, both ways
+    assert max(abs(v) for e in prediction_errors(observations, 0.0024, 2.5e-8)
+               for v in e.values()) > 0.01
+    assert max(abs(v) for e in prediction_errors(observations, 0.0, 0.0)
+               for v in e.values()) > 0.1
+
+
+def test_the_fit_uses_what_was_measured_only():
+    observations = _observations()
+    only_latency = [replace(ob, throughput_per_s=None) for ob in observations]
+    fit = fit_overheads(only_latency)
+    assert all(e.throughput is None and e.latency is not None for e in fit.errors)
+    assert fit.worst < 0.001
+    with pytest.raises(InvalidInput, match="no measured latency or throughput"):
+        fit_overheads([replace(ob, latency_s=None, throughput_per_s=None)
+                       for ob in observations])
+
+
+def _keep(folder: Path, ob: Observation, report_extra: dict | None = None) -> Path:
+    folder.mkdir(parents=True)
+    m = api.predict(ob.app, ob.profile, ob.mapping, "home")  # validates the mapping
+    assert m.latency_s > 0
+    (folder / "profile.json").write_text(json.dumps(ob.profile.to_dict()))
+    (folder / "mapping.json").write_text(json.dumps(
+        {"mapping": dict(ob.mapping), "nodes": list(ob.nodes), "options": dict(ob.options)}))
+    report = {"app": ob.app.name, "measured": {"single_item_latency_s": ob.latency_s,
+                                               "throughput_per_s": ob.throughput_per_s}}
+    report.update(report_extra or {})
+    (folder / "report.json").write_text(json.dumps(report))
+    return folder
+
+
+def test_a_kept_deployment_reads_back_as_the_observation(tmp_path):
+    ob = _observations()[0]
+    folder = _keep(tmp_path / "run1" / "heft", ob)
+    assert kept_dirs([tmp_path]) == [folder]
+    back = observation_from_dir(folder, ob.app)
+    assert back.label == str(folder)
+    assert (back.mapping, back.nodes, back.latency_s, back.throughput_per_s) == \
+        (dict(ob.mapping), ob.nodes, ob.latency_s, ob.throughput_per_s)
+    assert prediction_errors([back], *TRUTH)[0].values() == \
+        pytest.approx([0.0, 0.0], abs=1e-9)
+
+
+@pytest.mark.parametrize(("broken", "message"), [
+    ("report.json", "report.json: missing; a kept deployment holds"),
+    ("mapping.json", "mapping.json: unreadable JSON"),
+    ("throughput", "report.json [measured.throughput_per_s]: must be a number > 0, got -3"),
+    ("app", "measured app 'other', not 'dnad'"),
+])
+def test_a_broken_kept_deployment_is_named(tmp_path, broken, message):
+    ob = _observations()[0]
+    folder = _keep(tmp_path / "kept", ob)
+    if broken == "report.json":
+        (folder / "report.json").unlink()
+    elif broken == "mapping.json":
+        (folder / "mapping.json").write_text("{not json")
+    elif broken == "throughput":
+        (folder / "report.json").write_text(json.dumps(
+            {"app": "dnad", "measured": {"throughput_per_s": -3}}))
+    else:
+        (folder / "report.json").write_text(json.dumps({"app": "other", "measured": {}}))
+    with pytest.raises(InvalidInput) as err:
+        observation_from_dir(folder, ob.app)
+    assert message in str(err.value)
+    assert str(folder) in str(err.value)
+
+
+def test_kept_dirs_refuses_a_missing_folder(tmp_path):
+    with pytest.raises(InvalidInput, match="not a folder"):
+        kept_dirs([tmp_path / "nope"])
+
+
+def test_the_calibrate_bench_prints_the_baseline_and_the_fit(tmp_path):
+    """bench/calibrate.py on deployments of the sample app kept on disk."""
+    app_dir = REPO / "task_specific_files" / "network_monitoring_app"
+    from jupiter.app.loader import load_app
+
+    app = load_app(app_dir)
+    profile = make_profile(SPEEDS, latency=0.001, bandwidth_bps=100e6,
+                           exec_={t.name: {n: (0.001 / sp, 20_000) for n, sp in SPEEDS.items()}
+                                  for t in app.tasks})
+    options = {"home": "home", "input_bytes": 60_000}
+    for algorithm in ("heft", "spread"):
+        m = api.schedule(app, profile, list(SPEEDS), algorithm=algorithm, **options)
+        ob = Observation(algorithm, app, profile, tuple(m.nodes), m.mapping, options, 1.0, 1.0)
+        e = prediction_errors([ob], *TRUTH)[0]
+        _keep(tmp_path / algorithm, replace(ob, latency_s=e.latency + 1.0,
+                                            throughput_per_s=e.throughput + 1.0))
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"), str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "2 deployments" in out
+    assert "shipped: task_overhead_s" in out
+    fitted = out.split("fitted:  task_overhead_s ")[1].split(":")[0]
+    assert [float(v) for v in fitted.split(", byte_overhead_s ")] == \
+        pytest.approx(TRUTH, rel=0.01)
+    assert "worst 0.0%, 4/4 figures within 15%" in out.split("fitted:")[1]
+    bad = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"),
+                          str(tmp_path / "nope")], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "nope: not a folder" in bad.stderr
