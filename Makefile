@@ -4,6 +4,7 @@ export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/.tools/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventory/local
 PYTEST_ARGS ?=
+BENCH_KEPT ?= .jupiter/bench-kept
 
 .PHONY: setup deploy teardown test lint unit bench clean
 
@@ -23,7 +24,12 @@ test: setup lint  ## every test
 	pytest $(PYTEST_ARGS)
 
 bench: setup  ## the benchmarks (print figures with machine + baseline)
-	@for b in bench/*.py; do echo "== $$b"; python $$b || exit 1; done
+	@rm -rf $(BENCH_KEPT)
+	@for b in $(filter-out bench/calibrate.py bench/mapping.py,$(wildcard bench/*.py)); do \
+	  echo "== $$b"; python $$b || exit 1; done
+	@echo "== bench/mapping.py"; python bench/mapping.py --keep $(BENCH_KEPT)
+	@echo "== bench/calibrate.py (on the deployments bench/mapping.py kept)"; \
+	  python bench/calibrate.py $(BENCH_KEPT)
 
 clean:
 	rm -rf .venv .tools .pytest_cache .ruff_cache *.egg-info

@@ -1,13 +1,13 @@
 """Calibrate WAVE's dispatcher constants on deployments kept by ``bench/mapping.py --keep``.
 
 Reads every kept deployment under the given folders (``profile.json``, ``mapping.json``,
-``report.json``), fits ``task_overhead_s`` and ``byte_overhead_s`` (jupiter.wave.calibrate:
-the pair with the smallest worst relative error over every measured latency and throughput)
-and prints, per deployment, the errors with the shipped constants (the baseline, from
-roles/wave/defaults/main.yml) and with the fitted ones. Set the fitted values as
-``wave_task_overhead_s`` and ``wave_byte_overhead_s`` (inventory group_vars) to use them.
+``report.json``), fits ``task_overhead_s``, ``request_overhead_s`` and ``byte_overhead_s``
+(jupiter.wave.calibrate: the constants with the smallest worst relative error over every
+measured latency and throughput) and prints, per deployment, the errors with the shipped
+constants (the baseline, from roles/wave/defaults/main.yml) and with the fitted ones. Set
+the fitted values as ``wave_task_overhead_s`` etc. (inventory group_vars) to use them.
 
-Run: python bench/calibrate.py [--app NAME] [--apply-to FILE] KEPT_DIR [KEPT_DIR ...]
+Run: python bench/calibrate.py [--app NAME] KEPT_DIR [KEPT_DIR ...]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 from jupiter.app.loader import load_app  # noqa: E402
 from jupiter.errors import JupiterError  # noqa: E402
 from jupiter.wave.calibrate import (  # noqa: E402
+    GRIDS,
     Errors,
     fit_overheads,
     kept_dirs,
@@ -52,6 +53,10 @@ def format_errors(before: Sequence[Errors], after: Sequence[Errors]) -> str:
     return "\n".join(lines)
 
 
+def _constants(constants: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.3g}" for k, v in constants.items())
+
+
 def _summary(errors: Sequence[Errors], bound: float = 0.15) -> str:
     values = [abs(v) for e in errors for v in e.values()]
     within = sum(v <= bound for v in values)
@@ -73,25 +78,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         defaults = yaml.safe_load(DEFAULTS.read_text(encoding="utf-8"))
-        shipped = (float(defaults["wave_task_overhead_s"]),
-                   float(defaults["wave_byte_overhead_s"]))
+        shipped = {k: float(defaults.get(f"wave_{k}", 0.0)) for k in GRIDS}
         started = time.perf_counter()
         fit = fit_overheads(observations)
         took = time.perf_counter() - started
     except JupiterError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    before = prediction_errors(observations, *shipped)
+    before = prediction_errors(observations, shipped)
     print(f"machine: {platform.processor() or 'unknown'}, {len(os.sched_getaffinity(0))} cores, "
           f"python {platform.python_version()}; {len(observations)} deployments")
     print(format_errors(before, fit.errors))
-    print(f"shipped: task_overhead_s {shipped[0]:.3g}, byte_overhead_s {shipped[1]:.3g}: "
-          f"{_summary(before)}")
-    print(f"fitted:  task_overhead_s {fit.task_overhead_s:.3g}, byte_overhead_s "
-          f"{fit.byte_overhead_s:.3g}: {_summary(fit.errors)} (rms {fit.rms:.1%}; fit took "
-          f"{took:.1f} s)")
-    print(f"use them: wave_task_overhead_s: {fit.task_overhead_s:.3g} and "
-          f"wave_byte_overhead_s: {fit.byte_overhead_s:.3g} in the inventory's group_vars")
+    print(f"shipped: {_constants(shipped)}: {_summary(before)}")
+    print(f"fitted:  {_constants(fit.constants)}: {_summary(fit.errors)} (rms {fit.rms:.1%}; "
+          f"fit took {took:.1f} s)")
+    print("use them in the inventory's group_vars: "
+          + ", ".join(f"wave_{k}: {v:.3g}" for k, v in fit.constants.items()))
     return 0
 
 

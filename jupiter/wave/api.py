@@ -18,6 +18,7 @@ Algorithms: ``heft``, ``peft``, ``stream``, ``wave_greedy``, ``random``, ``sprea
 ``default_seconds``   compute seconds at reference speed of a task never profiled (1.0)
 ``default_output_bytes`` output of a task never profiled (0)
 ``task_overhead_s``   the dispatcher's CPU seconds per task run at reference speed (0)
+``request_overhead_s`` the dispatcher's CPU seconds per request a run receives or sends (0)
 ``byte_overhead_s``   the dispatcher's CPU seconds per byte a run receives or sends (0)
 ``seed``              ``random``: the seed (default 0)
 ``distinct``          ``random``/``wave_greedy``: prefer the least used nodes (default true)
@@ -80,6 +81,7 @@ OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "default_seconds": (_nonneg, "a number >= 0"),
     "default_output_bytes": (_nonneg, "a number >= 0"),
     "task_overhead_s": (_nonneg, "seconds >= 0 of dispatcher CPU per task run"),
+    "request_overhead_s": (_nonneg, "seconds >= 0 of dispatcher CPU per request"),
     "byte_overhead_s": (_nonneg, "seconds >= 0 of dispatcher CPU per byte in or out"),
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
     "distinct": (lambda v: isinstance(v, bool), "true or false"),
@@ -96,7 +98,8 @@ OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "created_at": (_nonneg, "unix seconds"),
 }
 _COST_OPTIONS = ("home", "use_home", "input_bytes", "comm_model", "default_seconds",
-                 "default_output_bytes", "task_overhead_s", "byte_overhead_s")
+                 "default_output_bytes", "task_overhead_s", "request_overhead_s",
+                 "byte_overhead_s")
 
 
 def check_options(algorithm: str, options: MappingABC[str, Any], *,

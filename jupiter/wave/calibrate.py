@@ -1,13 +1,13 @@
-"""Fit the dispatcher's own CPU (``task_overhead_s``, ``byte_overhead_s``) to measured runs.
+"""Fit the dispatcher's own CPU (``task_overhead_s`` and the like) to measured runs.
 
-WAVE's predictions hold two constants that no profile measures: CIRCE's CPU per task run
-and per byte a run receives or sends (docs/scheduling.md, "The dispatcher's work"). This
-module fits them to deployments that were measured. An :class:`Observation` is what one
+WAVE's predictions hold constants that no profile measures: CIRCE's CPU per task run, per
+request and per byte a run receives or sends (docs/scheduling.md, "The dispatcher's
+work"). This module fits them to deployments that were measured. An :class:`Observation` is what one
 deployment used (app, profile, the ``{task: node}`` mapping and its options) and what its
 report measured (the single-item latency, the stream throughput). :func:`fit_overheads`
-returns the pair that makes the largest relative error over every measured figure, latency
-and throughput alike, smallest (ties: the smaller root mean square): the best point of a
-grid, then a Nelder-Mead search from it.
+returns the constants that make the root mean square of the relative errors over every
+measured figure, latency and throughput alike, smallest (ties: the smaller worst error):
+the best point of a grid, then a Nelder-Mead search from it.
 
 :func:`observation_from_dir` reads a deployment kept by ``bench/mapping.py --keep``
 (``profile.json``, ``mapping.json``, ``report.json``); ``bench/calibrate.py`` is the
@@ -16,6 +16,7 @@ command line. Everything else here is pure.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -30,11 +31,15 @@ from jupiter.profile import Profile
 from jupiter.wave import api, policies
 from jupiter.wave.simulate import evaluate
 
-# The starting grid (seconds per run, seconds per byte); its steps are the size of the first
-# simplex of the Nelder-Mead search that follows, ITERATIONS steps long.
-TASK_GRID = tuple(i * 0.0005 for i in range(13))  # 0 .. 6 ms
-BYTE_GRID = tuple(i * 5e-9 for i in range(11))  # 0 .. 50 ns
-ITERATIONS = 60
+# The constants fitted, each with its starting grid; the grid's steps are the size of the
+# first simplex of the Nelder-Mead search that follows, ITERATIONS steps long.
+GRIDS: dict[str, tuple[float, ...]] = {
+    "task_overhead_s": tuple(i * 0.001 for i in range(5)),  # 0 .. 4 ms per run
+    "request_overhead_s": tuple(i * 0.0005 for i in range(4)),  # 0 .. 1.5 ms per request
+    "byte_overhead_s": tuple(i * 1e-8 for i in range(5)),  # 0 .. 40 ns per byte
+}
+ITERATIONS = 120
+Constants = dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -65,10 +70,9 @@ class Errors:
 
 @dataclass(frozen=True)
 class Fit:
-    task_overhead_s: float
-    byte_overhead_s: float
+    constants: Constants  # {option: value}, the options of GRIDS
     worst: float  # the largest |relative error|
-    rms: float
+    rms: float  # their root mean square, what the fit makes smallest
     errors: tuple[Errors, ...]
 
 
@@ -78,14 +82,13 @@ def _relative(predicted: float, measured: float | None) -> float | None:
     return predicted / measured - 1.0
 
 
-def prediction_errors(observations: Sequence[Observation], task_overhead_s: float,
-                      byte_overhead_s: float) -> list[Errors]:
-    """Every observation's latency and throughput error with these two constants."""
+def prediction_errors(observations: Sequence[Observation],
+                      constants: MappingABC[str, float]) -> list[Errors]:
+    """Every observation's latency and throughput error with these constants (options of
+    the cost model, e.g. ``task_overhead_s``) in place of the ones it was deployed with."""
     out: list[Errors] = []
     for ob in observations:
-        options = {**ob.options, "task_overhead_s": task_overhead_s,
-                   "byte_overhead_s": byte_overhead_s}
-        cm = api.cost_model_for(ob.app, ob.profile, ob.nodes, options)
+        cm = api.cost_model_for(ob.app, ob.profile, ob.nodes, {**ob.options, **constants})
         pred = evaluate(cm, policies.static(cm, ob.mapping, source=ob.label))
         throughput = 1.0 / pred.period_s if pred.period_s > 0 else math.inf
         out.append(Errors(ob.label, _relative(pred.latency_s, ob.latency_s),
@@ -98,73 +101,87 @@ def _score(errors: Sequence[Errors]) -> tuple[float, float]:
     return max(values), math.sqrt(sum(v * v for v in values) / len(values))
 
 
-def _fit_at(observations: Sequence[Observation], t: float, b: float) -> Fit:
-    errors = prediction_errors(observations, t, b)
-    worst, rms = _score(errors)
-    return Fit(t, b, worst, rms, tuple(errors))
-
-
 def _key(fit: Fit) -> tuple[float, float]:
-    return fit.worst, fit.rms
+    return fit.rms, fit.worst
 
 
-def _nelder_mead(score: Callable[[float, float], Fit], start: Fit, steps: tuple[float, float],
-                 iterations: int) -> Fit:
-    """Nelder-Mead over (task_overhead_s, byte_overhead_s) from ``start`` with a first
-    simplex one step away on each axis (negative constants score as infinitely bad)."""
-    simplex = [start, score(start.task_overhead_s + steps[0], start.byte_overhead_s),
-               score(start.task_overhead_s, start.byte_overhead_s + steps[1])]
+Point = tuple[float, ...]
+
+
+def _nelder_mead(score: Callable[[Point], Fit], start: Point, steps: Point,
+                 iterations: int) -> tuple[Point, Fit]:
+    """Nelder-Mead from ``start``, the first simplex one step away on each axis."""
+    n = len(start)
+    simplex = [start] + [tuple(x + (steps[i] if i == k else 0.0) for i, x in enumerate(start))
+                         for k in range(n)]
+    fits = {p: score(p) for p in simplex}
+
+    def at(p: Point) -> Fit:
+        if p not in fits:
+            fits[p] = score(p)
+        return fits[p]
+
     for _ in range(iterations):
-        simplex.sort(key=_key)
-        best, mid, worst = simplex
-        cx = (best.task_overhead_s + mid.task_overhead_s) / 2
-        cy = (best.byte_overhead_s + mid.byte_overhead_s) / 2
+        simplex.sort(key=lambda p: _key(at(p)))
+        best, worst = simplex[0], simplex[-1]
+        centroid = tuple(sum(p[i] for p in simplex[:-1]) / n for i in range(n))
 
-        def toward(f: float, cx: float = cx, cy: float = cy, w: Fit = worst) -> Fit:
-            return score(cx + f * (w.task_overhead_s - cx), cy + f * (w.byte_overhead_s - cy))
+        def toward(f: float, c: Point = centroid, w: Point = worst) -> Point:
+            return tuple(ci + f * (wi - ci) for ci, wi in zip(c, w, strict=True))
 
         reflected = toward(-1.0)
-        if _key(reflected) < _key(best):
+        if _key(at(reflected)) < _key(at(best)):
             expanded = toward(-2.0)
-            simplex[2] = min(expanded, reflected, key=_key)
-        elif _key(reflected) < _key(mid):
-            simplex[2] = reflected
+            simplex[-1] = min(expanded, reflected, key=lambda p: _key(at(p)))
+        elif _key(at(reflected)) < _key(at(simplex[-2])):
+            simplex[-1] = reflected
         else:
-            contracted = toward(0.5) if _key(reflected) >= _key(worst) else toward(-0.5)
-            if _key(contracted) < min(_key(worst), _key(reflected)):
-                simplex[2] = contracted
+            outside = _key(at(reflected)) < _key(at(worst))
+            contracted = toward(-0.5 if outside else 0.5)
+            if _key(at(contracted)) < min(_key(at(worst)), _key(at(reflected))):
+                simplex[-1] = contracted
             else:  # shrink toward the best
-                simplex = [best] + [score((best.task_overhead_s + f.task_overhead_s) / 2,
-                                          (best.byte_overhead_s + f.byte_overhead_s) / 2)
-                                    for f in (mid, worst)]
-    return min(simplex, key=_key)
+                simplex = [best] + [tuple((b + x) / 2 for b, x in zip(best, p, strict=True))
+                                    for p in simplex[1:]]
+    best = min(simplex, key=lambda p: _key(at(p)))
+    return best, at(best)
 
 
 def fit_overheads(observations: Sequence[Observation], *,
-                  task_grid: Sequence[float] = TASK_GRID,
-                  byte_grid: Sequence[float] = BYTE_GRID,
+                  grids: MappingABC[str, Sequence[float]] = GRIDS,
                   iterations: int = ITERATIONS) -> Fit:
-    """The (task_overhead_s, byte_overhead_s) whose worst relative error over every
-    measured latency and throughput is smallest (ties: the smaller RMS): the best point of
-    the grid, then a Nelder-Mead search from it (run twice: once more from where the first
-    ended, with the first simplex's size)."""
+    """The constants (the options named in ``grids``) whose relative errors over every
+    measured latency and throughput have the smallest root mean square (ties: the smaller
+    worst error): the best point of the grids, then a Nelder-Mead search from it (run
+    twice: once more from where the first ended, with the first simplex's size). A constant
+    with a one-value grid is held there."""
     measured = [ob for ob in observations
                 if ob.latency_s is not None or ob.throughput_per_s is not None]
     if not measured:
         raise InvalidInput([Problem("observations", "no measured latency or throughput to fit "
                                     "to; keep deployments that ran items "
                                     "(bench/mapping.py --keep DIR)")], "calibration")
+    names = list(grids)
+    free = [k for k in names if len(grids[k]) > 1]
+    fixed = {k: float(grids[k][0]) for k in names if k not in free}
 
-    def score(t: float, b: float) -> Fit:
-        if t < 0 or b < 0:
-            return Fit(t, b, math.inf, math.inf, ())
-        return _fit_at(measured, t, b)
+    def constants(point: Point) -> Constants:
+        return {**fixed, **dict(zip(free, point, strict=True))}
 
-    best = min((score(t, b) for t in task_grid for b in byte_grid), key=_key)
-    steps = ((max(task_grid) - min(task_grid)) / max(1, len(task_grid) - 1),
-             (max(byte_grid) - min(byte_grid)) / max(1, len(byte_grid) - 1))
+    def score(point: Point) -> Fit:
+        if any(x < 0 for x in point):
+            return Fit(constants(point), math.inf, math.inf, ())
+        errors = prediction_errors(measured, constants(point))
+        worst, rms = _score(errors)
+        return Fit(constants(point), worst, rms, tuple(errors))
+
+    starts = [tuple(p) for p in itertools.product(*(grids[k] for k in free))]
+    best_point = min(starts, key=lambda p: _key(score(p)))
+    if not free:
+        return score(best_point)
+    steps = tuple((max(grids[k]) - min(grids[k])) / (len(grids[k]) - 1) for k in free)
     for _ in range(2):
-        best = _nelder_mead(score, best, steps, iterations)
+        best_point, best = _nelder_mead(score, best_point, steps, iterations)
     return best
 
 

@@ -10,9 +10,10 @@ schedule in well under a second:
   the measured seconds normalised to the reference speed (``seconds * burst speed``) over
   the nodes where the task was measured, else ``default_seconds``. To that comes the
   dispatcher's own work per run (CIRCE receives, spools, hashes, joins, persists and
-  pushes): ``task_overhead_s`` at reference speed, divided by the burst speed. Home's
-  ingress and egress are the same work, so the ``source`` and ``sink`` pseudo-tasks
-  (below) cost that much on home.
+  pushes): ``task_overhead_s`` per run plus ``request_overhead_s`` per request the run
+  receives or sends (one per edge and item; home's ingress also receives the submission),
+  at reference speed, divided by the burst speed. Home's ingress and egress are the same
+  work, so the ``source`` and ``sink`` pseudo-tasks (below) cost that much on home.
 * ``cpu[v, n]`` CPU seconds per item: ``W`` plus the dispatcher's work per byte the run
   receives or sends, ``byte_overhead_s * (bytes in + bytes out)`` divided by the burst
   speed (``byte_cpu[n]`` seconds per byte). That work streams with the bytes: it overlaps
@@ -336,6 +337,7 @@ def build_cost_model(
     default_output_bytes: float = 0.0,
     task_overhead_s: float = 0.0,
     byte_overhead_s: float = 0.0,
+    request_overhead_s: float = 0.0,
 ) -> CostModel:
     """Build the cost model of ``app`` on ``nodes`` from a DRUPE ``profile``.
 
@@ -343,9 +345,11 @@ def build_cost_model(
     where inputs come from and results go to. Tasks run on every node but home, unless
     ``use_home`` is true or a task's ``pin`` names it. Raises :class:`InvalidInput`
     naming every missing or wrong profile field, unknown pin, or bad option.
-    ``task_overhead_s`` and ``byte_overhead_s`` are the dispatcher's own CPU work per task
-    run and per byte the run receives or sends, at reference speed (CIRCE: receive, hash,
-    spool, join, persist, push); see the module documentation. ``input_bytes`` ``None``
+    ``task_overhead_s``, ``request_overhead_s`` and ``byte_overhead_s`` are the
+    dispatcher's own CPU work per task run, per request the run receives or sends (one per
+    edge and item; home's ingress also receives the submission) and per byte it receives or
+    sends, at reference speed (CIRCE: receive, hash, spool, join, persist, push); see the
+    module documentation. ``input_bytes`` ``None``
     takes the input size DRUPE profiled each ingress task with (0 when not recorded).
     """
     problems: list[Problem] = []
@@ -403,6 +407,7 @@ def build_cost_model(
     for label, value in (("default_seconds", default_seconds),
                          ("default_output_bytes", default_output_bytes),
                          ("task_overhead_s", task_overhead_s),
+                         ("request_overhead_s", request_overhead_s),
                          ("byte_overhead_s", byte_overhead_s)):
         if not isinstance(value, int | float) or value < 0:
             problems.append(Problem("options", f"must be a number >= 0, got {value!r}",
@@ -480,8 +485,14 @@ def build_cost_model(
                 edst.append(task_index[c])
             rows.append(share)
     edata = np.array(rows, dtype=float).reshape(len(rows), N)
-    W += task_overhead_s / burst[None, :]  # the dispatcher's work per run, home's too
-    W_warm += task_overhead_s / burst[None, :]
+    requests = np.zeros(V)  # requests per run: one per edge in and out, per item
+    if source is not None:
+        requests[source] = 1.0  # home's ingress also receives the submission
+    np.add.at(requests, np.array(esrc, dtype=np.int64), 1.0)
+    np.add.at(requests, np.array(edst, dtype=np.int64), 1.0)
+    per_run = task_overhead_s + request_overhead_s * requests  # the dispatcher's work per run
+    W += per_run[:, None] / burst[None, :]  # home's ingress and egress too
+    W_warm += per_run[:, None] / burst[None, :]
     moved = np.zeros(V)  # bytes in + out per run (mean over the parent's nodes)
     if rows and N:
         mean_data = edata.mean(axis=1)

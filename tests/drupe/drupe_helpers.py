@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from jupiter.circe.devrun import free_port
 from jupiter.drupe.agent import Agent
 from jupiter.drupe.config import DrupeConfig, build_config, parse_config
 from jupiter.drupe.home import Home
@@ -34,12 +34,6 @@ FAST_OPTIONS: dict[str, Any] = {
 }
 
 
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 def write_token(tmp: Path) -> Path:
     p = tmp / "token"
     p.write_text(TOKEN + "\n", encoding="utf-8")
@@ -52,9 +46,11 @@ def make_config(tmp: Path, names: list[str], *, options: dict[str, Any] | None =
     """Nodes on 127.0.0.<base_ip + i>, home = first node; returns (config, document)."""
     token = write_token(tmp)
     addr = {n: f"127.0.0.{base_ip + i}" for i, n in enumerate(names)}
+    home_port = free_port(addr[names[0]])  # home shares the first agent's address
     endpoints = {
-        "home": f"http://{addr[names[0]]}:{free_port(addr[names[0]])}",
-        "agents": {n: f"http://{a}:{free_port(a)}" for n, a in addr.items()},
+        "home": f"http://{addr[names[0]]}:{home_port}",
+        "agents": {n: f"http://{a}:{free_port(a, taken=[home_port] if i == 0 else [])}"
+                   for i, (n, a) in enumerate(addr.items())},
     }
     opts = json.loads(json.dumps(FAST_OPTIONS))
     for k, v in (options or {}).items():

@@ -23,7 +23,9 @@ from jupiter.wave.calibrate import (
 
 REPO = Path(__file__).resolve().parents[2]
 SPEEDS = {"home": 1.0, "cloud": 2.0, "edge": 1.0, "pi": 0.4}
-TRUTH = (0.0032, 1.3e-8)  # off the starting grid: the pattern search finds it
+# off the starting grid: the search finds them
+TRUTH = {"task_overhead_s": 0.0032, "request_overhead_s": 0.0007, "byte_overhead_s": 1.3e-8}
+ALGORITHMS = ("heft", "spread", "random", "stream", "peft")
 
 
 def _profile():
@@ -35,15 +37,15 @@ def _profile():
 
 
 def _observations() -> list[Observation]:
-    """Three mappings 'measured' as the model predicts them with TRUTH."""
+    """Five mappings 'measured' as the model predicts them with TRUTH."""
     app, profile = dnad_app(), _profile()
     options = {"home": "home", "input_bytes": 60_000}
     unmeasured = []
-    for algorithm in ("heft", "spread", "random"):
+    for algorithm in ALGORITHMS:
         m = api.schedule(app, profile, list(SPEEDS), algorithm=algorithm, **options)
         unmeasured.append(Observation(algorithm, app, profile, tuple(m.nodes), m.mapping,
                                       options, 1.0, 1.0))
-    truth = prediction_errors(unmeasured, *TRUTH)
+    truth = prediction_errors(unmeasured, TRUTH)
     return [replace(ob, latency_s=e.latency + 1.0, throughput_per_s=e.throughput + 1.0)
             for ob, e in zip(unmeasured, truth, strict=True)]
 
@@ -51,15 +53,22 @@ def _observations() -> list[Observation]:
 def test_the_fit_finds_the_constants_that_made_the_measurements():
     observations = _observations()
     fit = fit_overheads(observations)
-    assert fit.task_overhead_s == pytest.approx(TRUTH[0], rel=0.01)
-    assert fit.byte_overhead_s == pytest.approx(TRUTH[1], rel=0.01)
+    assert fit.constants == pytest.approx(TRUTH, rel=0.01)
     assert fit.worst < 0.001
-    assert [e.label for e in fit.errors] == ["heft", "spread", "random"]
-    # other constants predict these measurements worse, both ways
-    assert max(abs(v) for e in prediction_errors(observations, 0.0024, 2.5e-8)
-               for v in e.values()) > 0.01
-    assert max(abs(v) for e in prediction_errors(observations, 0.0, 0.0)
-               for v in e.values()) > 0.1
+    assert [e.label for e in fit.errors] == list(ALGORITHMS)
+    # other constants predict these measurements worse
+    for other in ({**TRUTH, "request_overhead_s": 0.0}, {k: 0.0 for k in TRUTH}):
+        assert max(abs(v) for e in prediction_errors(observations, other)
+                   for v in e.values()) > 0.01
+
+
+def test_a_constant_with_one_value_is_held():
+    observations = _observations()
+    grids = {"task_overhead_s": (0.0, 0.002, 0.004), "request_overhead_s": (0.0007,),
+             "byte_overhead_s": (0.0, 2e-8)}
+    fit = fit_overheads(observations, grids=grids)
+    assert fit.constants["request_overhead_s"] == 0.0007
+    assert fit.constants == pytest.approx(TRUTH, rel=0.01)
 
 
 def test_the_fit_uses_what_was_measured_only():
@@ -95,7 +104,7 @@ def test_a_kept_deployment_reads_back_as_the_observation(tmp_path):
     assert back.label == str(folder)
     assert (back.mapping, back.nodes, back.latency_s, back.throughput_per_s) == \
         (dict(ob.mapping), ob.nodes, ob.latency_s, ob.throughput_per_s)
-    assert prediction_errors([back], *TRUTH)[0].values() == \
+    assert prediction_errors([back], TRUTH)[0].values() == \
         pytest.approx([0.0, 0.0], abs=1e-9)
 
 
@@ -141,17 +150,18 @@ def test_the_calibrate_bench_prints_the_baseline_and_the_fit(tmp_path):
     for algorithm in ("heft", "spread"):
         m = api.schedule(app, profile, list(SPEEDS), algorithm=algorithm, **options)
         ob = Observation(algorithm, app, profile, tuple(m.nodes), m.mapping, options, 1.0, 1.0)
-        e = prediction_errors([ob], *TRUTH)[0]
+        e = prediction_errors([ob], TRUTH)[0]
         _keep(tmp_path / algorithm, replace(ob, latency_s=e.latency + 1.0,
                                             throughput_per_s=e.throughput + 1.0))
     out = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"), str(tmp_path)],
                          capture_output=True, text=True, check=True).stdout
     assert "2 deployments" in out
     assert "shipped: task_overhead_s" in out
-    fitted = out.split("fitted:  task_overhead_s ")[1].split(":")[0]
-    assert [float(v) for v in fitted.split(", byte_overhead_s ")] == \
+    fitted = out.split("fitted:  ")[1].split(":")[0]
+    assert {k: float(v) for k, v in (pair.split() for pair in fitted.split(", "))} == \
         pytest.approx(TRUTH, rel=0.01)
     assert "worst 0.0%, 4/4 figures within 15%" in out.split("fitted:")[1]
+    assert "wave_request_overhead_s: 0.0007" in out
     bad = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"),
                           str(tmp_path / "nope")], capture_output=True, text=True)
     assert bad.returncode == 2

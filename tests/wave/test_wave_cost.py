@@ -144,3 +144,27 @@ def test_task_overhead_is_added_to_every_task_and_scaled_by_speed() -> None:
     fast, slow = plain.nodes.index("fast"), plain.nodes.index("slow")
     assert loaded.W[0, fast] - plain.W[0, fast] == pytest.approx(0.001)
     assert loaded.W[0, slow] - plain.W[0, slow] == pytest.approx(0.004)
+
+
+def test_request_overhead_counts_the_requests_of_each_run() -> None:
+    """a -> (b, c) -> d -> home: a receives home's push and sends two, b and c one in and one
+    out, d two in and one out; home's ingress receives the submission and sends one, its
+    egress receives one. Per request 1 ms, on nodes of speed 1 and 2."""
+    app = make_app({"a": ["b", "c"], "b": ["d"], "c": ["d"], "d": ["home"]})
+    prof = make_profile({"home": 1.0, "n1": 1.0, "n2": 2.0},
+                        exec_={t: {n: (0.01, 100) for n in ("home", "n1", "n2")}
+                               for t in "abcd"})
+    plain = build_cost_model(app, prof, ["n1", "n2"], home="home")
+    loaded = build_cost_model(app, prof, ["n1", "n2"], home="home", request_overhead_s=0.001)
+    requests = {"a": 3, "b": 2, "c": 2, "d": 3}
+    for v, name in enumerate(loaded.tasks):
+        for n, speed in ((loaded.node_index["n1"], 1.0), (loaded.node_index["n2"], 2.0)):
+            assert loaded.W[v, n] - plain.W[v, n] == pytest.approx(0.001 * requests[name] / speed)
+            assert loaded.cpu[v, n] - plain.cpu[v, n] == pytest.approx(
+                0.001 * requests[name] / speed)
+    home = loaded.node_index["home"]
+    assert loaded.source is not None and loaded.sink is not None
+    assert loaded.W[loaded.source, home] - plain.W[loaded.source, home] == pytest.approx(0.002)
+    assert loaded.W[loaded.sink, home] - plain.W[loaded.sink, home] == pytest.approx(0.001)
+    with pytest.raises(InvalidInput, match="request_overhead_s"):
+        build_cost_model(app, prof, ["n1", "n2"], home="home", request_overhead_s=-1.0)
