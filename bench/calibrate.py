@@ -25,6 +25,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from mapping import cpu_model  # noqa: E402  (bench/mapping.py, beside this file)
+
 from jupiter.app.loader import load_app  # noqa: E402
 from jupiter.errors import JupiterError  # noqa: E402
 from jupiter.wave.calibrate import (  # noqa: E402
@@ -86,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     before = prediction_errors(observations, shipped)
-    print(f"machine: {platform.processor() or 'unknown'}, {len(os.sched_getaffinity(0))} cores, "
+    print(f"machine: {cpu_model()}, {len(os.sched_getaffinity(0))} cores, "
           f"python {platform.python_version()}; {len(observations)} deployments")
     print(format_errors(before, fit.errors))
     print(f"shipped: {_constants(shipped)}: {_summary(before)}")

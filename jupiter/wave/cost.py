@@ -349,8 +349,8 @@ def build_cost_model(
     dispatcher's own CPU work per task run, per request the run receives or sends (one per
     edge and item; home's ingress also receives the submission) and per byte it receives or
     sends, at reference speed (CIRCE: receive, hash, spool, join, persist, push); see the
-    module documentation. ``input_bytes`` ``None``
-    takes the input size DRUPE profiled each ingress task with (0 when not recorded).
+    module documentation. ``input_bytes`` ``None`` takes the input size DRUPE profiled
+    each ingress task with (0 when not recorded).
     """
     problems: list[Problem] = []
     if comm_model not in COMM_MODELS:
