@@ -97,7 +97,10 @@ def prediction_errors(observations: Sequence[Observation],
 
 
 def _score(errors: Sequence[Errors]) -> tuple[float, float]:
+    """(worst, RMS) of the relative errors; infinite when no prediction was finite."""
     values = [abs(e) for err in errors for e in err.values()]
+    if not values:
+        return math.inf, math.inf
     return max(values), math.sqrt(sum(v * v for v in values) / len(values))
 
 
@@ -198,11 +201,7 @@ def _read_json(path: Path) -> Any:
                            "kept deployment") from None
 
 
-def _measured(report: Any, key: str, path: Path) -> float | None:
-    measured = report.get("measured") if isinstance(report, dict) else None
-    if not isinstance(measured, dict):
-        raise InvalidInput([Problem(str(path), "no 'measured' object: not a report.json of "
-                                    "deploy.yml", field="measured")], "kept deployment")
+def _measured(measured: dict[str, Any], key: str, path: Path) -> float | None:
     value = measured.get(key)
     if value is None:
         return None
@@ -228,6 +227,11 @@ def observation_from_dir(folder: str | Path, app: App, *, label: str | None = No
     if not isinstance(nodes, list) or not isinstance(options, dict):
         raise InvalidInput([Problem(mapping_file, "'nodes' must be a list and 'options' an "
                                     "object", field="nodes")], "kept deployment")
+    measured = report.get("measured") if isinstance(report, dict) else None
+    if not isinstance(measured, dict):
+        raise InvalidInput([Problem(str(folder / "report.json"), "no 'measured' object: not "
+                                    "a report.json of deploy.yml", field="measured")],
+                           "kept deployment")
     if report.get("app") not in (None, app.name):
         raise InvalidInput([Problem(str(folder / "report.json"),
                                     f"measured app {report.get('app')!r}, not {app.name!r}",
@@ -240,8 +244,8 @@ def observation_from_dir(folder: str | Path, app: App, *, label: str | None = No
         nodes=tuple(str(n) for n in nodes),
         mapping=dict(mapping["mapping"]),
         options=options,
-        latency_s=_measured(report, "single_item_latency_s", folder / "report.json"),
-        throughput_per_s=_measured(report, "throughput_per_s", folder / "report.json"),
+        latency_s=_measured(measured, "single_item_latency_s", folder / "report.json"),
+        throughput_per_s=_measured(measured, "throughput_per_s", folder / "report.json"),
     )
 
 

@@ -113,6 +113,7 @@ def test_a_kept_deployment_reads_back_as_the_observation(tmp_path):
     ("mapping.json", "mapping.json: unreadable JSON"),
     ("throughput", "report.json [measured.throughput_per_s]: must be a number > 0, got -3"),
     ("app", "measured app 'other', not 'dnad'"),
+    ("list", "report.json [measured]: no 'measured' object: not a report.json"),
 ])
 def test_a_broken_kept_deployment_is_named(tmp_path, broken, message):
     ob = _observations()[0]
@@ -124,6 +125,8 @@ def test_a_broken_kept_deployment_is_named(tmp_path, broken, message):
     elif broken == "throughput":
         (folder / "report.json").write_text(json.dumps(
             {"app": "dnad", "measured": {"throughput_per_s": -3}}))
+    elif broken == "list":
+        (folder / "report.json").write_text(json.dumps([1, 2]))
     else:
         (folder / "report.json").write_text(json.dumps({"app": "other", "measured": {}}))
     with pytest.raises(InvalidInput) as err:
