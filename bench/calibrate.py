@@ -25,7 +25,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mapping import cpu_model  # noqa: E402  (bench/mapping.py, beside this file)
+from mapping import _num, cpu_model  # noqa: E402  (bench/mapping.py, beside this file)
 
 from jupiter.app.loader import load_app  # noqa: E402
 from jupiter.errors import JupiterError  # noqa: E402
@@ -42,7 +42,7 @@ DEFAULTS = REPO / "roles" / "wave" / "defaults" / "main.yml"
 
 
 def _pct(value: float | None) -> str:
-    return "-".rjust(6) if value is None else f"{value:+.0%}".rjust(6)
+    return _num(value, "+.0%", 6)
 
 
 def format_errors(before: Sequence[Errors], after: Sequence[Errors]) -> str:

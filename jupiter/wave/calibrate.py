@@ -236,7 +236,6 @@ def observation_from_dir(folder: str | Path, app: App, *, label: str | None = No
         raise InvalidInput([Problem(str(folder / "report.json"),
                                     f"measured app {report.get('app')!r}, not {app.name!r}",
                                     field="app")], "kept deployment")
-    options = {k: v for k, v in options.items() if k != "mapping"}
     return Observation(
         label=label or str(folder),
         app=app,
