@@ -2,10 +2,11 @@
 
 Reads every kept deployment under the given folders (``profile.json``, ``mapping.json``,
 ``report.json``), fits ``task_overhead_s``, ``request_overhead_s`` and ``byte_overhead_s``
-(jupiter.wave.calibrate: the constants with the smallest worst relative error over every
-measured latency and throughput) and prints, per deployment, the errors with the shipped
-constants (the baseline, from roles/wave/defaults/main.yml) and with the fitted ones. Set
-the fitted values as ``wave_task_overhead_s`` etc. (inventory group_vars) to use them.
+(jupiter.wave.calibrate: the constants whose relative errors over every measured latency
+and throughput have the smallest root mean square) and prints, per deployment, the errors
+with the shipped constants (the baseline, from roles/wave/defaults/main.yml) and with the
+fitted ones. Set the fitted values as ``wave_task_overhead_s`` etc. (inventory
+group_vars) to use them.
 
 Run: python bench/calibrate.py [--app NAME] KEPT_DIR [KEPT_DIR ...]
 """

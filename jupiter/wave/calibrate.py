@@ -111,19 +111,13 @@ def _key(fit: Fit) -> tuple[float, float]:
 Point = tuple[float, ...]
 
 
-def _nelder_mead(score: Callable[[Point], Fit], start: Point, steps: Point,
+def _nelder_mead(at: Callable[[Point], Fit], start: Point, steps: Point,
                  iterations: int) -> tuple[Point, Fit]:
-    """Nelder-Mead from ``start``, the first simplex one step away on each axis."""
+    """Nelder-Mead from ``start``, the first simplex one step away on each axis; ``at``
+    scores a point (the caller remembers the points it scored)."""
     n = len(start)
     simplex = [start] + [tuple(x + (steps[i] if i == k else 0.0) for i, x in enumerate(start))
                          for k in range(n)]
-    fits = {p: score(p) for p in simplex}
-
-    def at(p: Point) -> Fit:
-        if p not in fits:
-            fits[p] = score(p)
-        return fits[p]
-
     for _ in range(iterations):
         simplex.sort(key=lambda p: _key(at(p)))
         best, worst = simplex[0], simplex[-1]
@@ -171,12 +165,17 @@ def fit_overheads(observations: Sequence[Observation], *,
     def constants(point: Point) -> Constants:
         return {**fixed, **dict(zip(free, point, strict=True))}
 
+    scored: dict[Point, Fit] = {}  # every point is scored once: grid and both searches
+
     def score(point: Point) -> Fit:
-        if any(x < 0 for x in point):
-            return Fit(constants(point), math.inf, math.inf, ())
-        errors = prediction_errors(measured, constants(point))
-        worst, rms = _score(errors)
-        return Fit(constants(point), worst, rms, tuple(errors))
+        if point not in scored:
+            if any(x < 0 for x in point):
+                scored[point] = Fit(constants(point), math.inf, math.inf, ())
+            else:
+                errors = prediction_errors(measured, constants(point))
+                worst, rms = _score(errors)
+                scored[point] = Fit(constants(point), worst, rms, tuple(errors))
+        return scored[point]
 
     starts = [tuple(p) for p in itertools.product(*(grids[k] for k in free))]
     best_point = min(starts, key=lambda p: _key(score(p)))
