@@ -485,19 +485,20 @@ def build_cost_model(
                 edst.append(task_index[c])
             rows.append(share)
     edata = np.array(rows, dtype=float).reshape(len(rows), N)
+    src, dst = np.array(esrc, dtype=np.int64), np.array(edst, dtype=np.int64)
     requests = np.zeros(V)  # requests per run: one per edge in and out, per item
     if source is not None:
         requests[source] = 1.0  # home's ingress also receives the submission
-    np.add.at(requests, np.array(esrc, dtype=np.int64), 1.0)
-    np.add.at(requests, np.array(edst, dtype=np.int64), 1.0)
+    np.add.at(requests, src, 1.0)
+    np.add.at(requests, dst, 1.0)
     per_run = task_overhead_s + request_overhead_s * requests  # the dispatcher's work per run
     W += per_run[:, None] / burst[None, :]  # home's ingress and egress too
     W_warm += per_run[:, None] / burst[None, :]
     moved = np.zeros(V)  # bytes in + out per run (mean over the parent's nodes)
     if rows and N:
         mean_data = edata.mean(axis=1)
-        np.add.at(moved, np.array(esrc, dtype=np.int64), mean_data)
-        np.add.at(moved, np.array(edst, dtype=np.int64), mean_data)
+        np.add.at(moved, src, mean_data)
+        np.add.at(moved, dst, mean_data)
     byte_cpu = byte_overhead_s / burst if N else np.zeros(0)
     cpu_item = W_warm + moved[:, None] * byte_cpu[None, :]
     lat = np.zeros((N, N))
@@ -530,8 +531,8 @@ def build_cost_model(
         nodes=node_list,
         W=W,
         allowed=allowed,
-        esrc=np.array(esrc, dtype=np.int64),
-        edst=np.array(edst, dtype=np.int64),
+        esrc=src,
+        edst=dst,
         edata=edata,
         lat=lat,
         inv_bw=inv_bw,
