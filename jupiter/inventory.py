@@ -9,7 +9,8 @@ See docs/inventory.md for the variables.
 * group ``workers``: at least one host; a host may not be in both groups;
 * per host: ``k8s_hostname`` (the Kubernetes node name, default the inventory name),
   ``jupiter_cpu_share`` (CPU of the emulated node in cores, ``0 < x <= cores``, default 1),
-  ``jupiter_uplink_mbit`` (default 100);
+  ``jupiter_uplink_mbit`` (default 100), ``jupiter_delay_ms`` (one-way delay between the
+  node and the network core, default 0: a link ``s -> d`` delays by both ends' sum);
 * for all hosts (group_vars/all): ``jupiter_target`` (``local`` | ``kubernetes``),
   ``jupiter_app``, ``jupiter_deployment`` (a DNS label), ``jupiter_links``
   (``{src: {dst: mbit}}`` overriding the default link rate ``min(uplink src, uplink dst)``).
@@ -33,12 +34,13 @@ SCHEMA = "jupiter.inventory/v1"
 TARGETS = ("local", "kubernetes")
 DEFAULT_UPLINK_MBIT = 100.0
 DEFAULT_CPU_SHARE = 1.0
+MAX_DELAY_MS = 5000.0  # one-way, per node: more than any terrestrial or satellite path
 DEFAULT_DEPLOYMENT = "jupiter"
 #: deployment names above this length make Kubernetes object names
 #: ``<deployment>-circe-<task key>`` longer than 63 characters for the longest task keys
 DEPLOYMENT_SOFT_MAX = 16
 #: the inventory variables this module reads
-HOST_VARS = ("k8s_hostname", "jupiter_cpu_share", "jupiter_uplink_mbit")
+HOST_VARS = ("k8s_hostname", "jupiter_cpu_share", "jupiter_uplink_mbit", "jupiter_delay_ms")
 SHARED_VARS = ("jupiter_target", "jupiter_app", "jupiter_deployment", "jupiter_links")
 #: shared variables that must be the same on every host but are used by other components
 CHECKED_SHARED_VARS = ("jupiter_scheduler", "jupiter_run_sample_input", "jupiter_namespace")
@@ -57,6 +59,7 @@ class Node:
     k8s_hostname: str | None = None
     cpu_share: float = DEFAULT_CPU_SHARE
     uplink_mbit: float = DEFAULT_UPLINK_MBIT
+    delay_ms: float = 0.0  # one-way delay to the network core (local target)
     vars: dict[str, Any] = field(default_factory=dict)  # other jupiter_* host variables
     key: str = ""  # DNS-1123 label, unique in the inventory (derived from name if empty)
 
@@ -78,6 +81,7 @@ class Node:
             "hostname": self.hostname,
             "cpu_share": self.cpu_share,
             "uplink_mbit": self.uplink_mbit,
+            "delay_ms": self.delay_ms,
             "vars": dict(self.vars),
         }
 
@@ -89,6 +93,7 @@ class Node:
             k8s_hostname=data.get("k8s_hostname"),
             cpu_share=float(data.get("cpu_share", DEFAULT_CPU_SHARE)),
             uplink_mbit=float(data.get("uplink_mbit", DEFAULT_UPLINK_MBIT)),
+            delay_ms=float(data.get("delay_ms", 0.0)),
             vars=dict(data.get("vars") or {}),
             key=data.get("key") or "",
         )
@@ -419,6 +424,19 @@ def check_inventory(
                 )
             else:
                 uplink = num
+        delay = 0.0
+        if "jupiter_delay_ms" in hv:
+            raw = hv["jupiter_delay_ms"]
+            num = _number(raw)
+            if num is None or not 0 <= num <= MAX_DELAY_MS:
+                err(
+                    f"jupiter_delay_ms must be a one-way delay in milliseconds with "
+                    f"0 <= x <= {MAX_DELAY_MS:g}, got {raw!r}",
+                    h,
+                    "jupiter_delay_ms",
+                )
+            else:
+                delay = num
         key = safe_key(h)
         if key in used_keys:
             i = 2
@@ -436,6 +454,7 @@ def check_inventory(
                 k8s_hostname=k8s,
                 cpu_share=share,
                 uplink_mbit=uplink,
+                delay_ms=delay,
                 vars=other,
                 key=key,
             )

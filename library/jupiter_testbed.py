@@ -27,7 +27,8 @@ options:
   nodes:
     description:
       - Ordered node list; node I(i) gets address C(.(i+2)). Keys used are C(name), C(cpu_share)
-        (fraction of one core, omit for no limit) and C(uplink_mbit); other keys are ignored.
+        (fraction of one core, omit for no limit), C(uplink_mbit) and C(delay_ms) (one-way delay
+        to the network core; a link waits both ends' sum); other keys are ignored.
     type: list
     elements: dict
     default: []
@@ -92,6 +93,12 @@ testbed:
   description: The full recorded testbed (nodes, links, names).
   type: dict
   returned: state=present
+programs:
+  description:
+    - The testbed's own programs, to run as group C(testbed) with M(jupiter_local_programs)
+      - a delay line per node whose links are delayed (C(delay_ms)); empty without delays.
+  type: list
+  returned: state=present
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -112,7 +119,7 @@ def main() -> None:
     )
     try:
         from jupiter.errors import InvalidInput, JupiterError
-        from jupiter.local import testbed
+        from jupiter.local import delay, testbed
         from jupiter.local.spec import TestbedSpec
     except ImportError as exc:
         module.fail_json(msg=f"cannot import jupiter ({exc}): run with the bundle's Python")
@@ -151,6 +158,7 @@ def main() -> None:
         cgroups_reason=state["cgroups_reason"],
         changes=state["changes"],
         testbed={k: v for k, v in state.items() if k not in ("changes", "spec")},
+        programs=delay.programs(state),
     )
 
 

@@ -31,7 +31,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "retry_after_s": 1,  # Retry-After of a 503 answer (whole seconds, RFC 9110)
     "backoff_base_s": 0.05,  # first retry delay of a failed push; doubles, with jitter
     "backoff_max_s": 5.0,  # cap of the retry delay
-    "push_parallel": 2,  # concurrent pushes per destination (more only shares a slow link)
+    "push_parallel": 4,  # concurrent pushes per destination: enough to keep a link with a
+    # WAN round trip busy (more only shares a slow link)
     "request_timeout_s": 120.0,  # one HTTP request, body included
     "event_batch": 500,  # events per POST /events
     "event_interval_s": 1.0,  # a task sends its events to home this long after the first

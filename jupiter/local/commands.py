@@ -126,6 +126,7 @@ def _testbed_up(args: argparse.Namespace) -> int:
     spec = _load_spec(args.spec, args.deployment)
     state_dir = args.state_dir or default_state_dir(spec.deployment)
     changed, state = testbed.apply(spec, state_dir, mode=args.mode, dry_run=args.check)
+    changed |= _delay_lines(spec.deployment, state_dir, state, args.check)
     if args.json:
         print(json.dumps({"changed": changed, **state}, indent=2, sort_keys=True))
         return 0
@@ -135,16 +136,33 @@ def _testbed_up(args: argparse.Namespace) -> int:
         print(f"  - {change}")
     if not state["shaped"]:
         print(f"  not shaped: {state['reason']}")
+    if state["latency_reason"]:
+        print(f"  not delayed: {state['latency_reason']}")
     for node in state["nodes"]:
-        print(f"  {node['name']:<12} {node['address']}")
+        delayed = f"  delay {node['delay_ms']:g} ms" if state["latency_emulated"] else ""
+        print(f"  {node['name']:<12} {node['address']}{delayed}")
     return 0
 
 
+def _delay_lines(deployment: str, state_dir: str, state: dict, check: bool) -> bool:
+    """Run the testbed's delay lines (group ``testbed``) and wait until they are ready."""
+    from jupiter.local import delay, supervisor
+
+    progs = delay.programs(state)
+    if not progs:
+        return supervisor.remove_group(state_dir, "testbed", dry_run=check)
+    changed = supervisor.apply_group(state_dir, deployment, "testbed", progs, dry_run=check)
+    if not check:
+        supervisor.wait_ready(state_dir, "testbed", progs)
+    return changed
+
+
 def _testbed_down(args: argparse.Namespace) -> int:
-    from jupiter.local import testbed
+    from jupiter.local import supervisor, testbed
 
     deployment, state_dir = _resolve(args)
-    changed = testbed.destroy(deployment, state_dir, dry_run=args.check)
+    changed = supervisor.remove_group(state_dir, "testbed", dry_run=args.check)  # delay lines
+    changed |= testbed.destroy(deployment, state_dir, dry_run=args.check)
     verb = "would be removed" if args.check else "removed"
     print(f"testbed {deployment}: {verb if changed else 'nothing to remove'}")
     return 0

@@ -3,7 +3,8 @@
     jupiter local exec --deployment D --node N [--state-dir DIR] [--env K=V ...] -- ARGV...
 
 Reads the testbed state (``<state_dir>/testbed.json``), writes its own pid into the
-node's cgroup (if the testbed has cgroups), enters the node's network namespace (if the
+node's cgroup (if the testbed has cgroups and the program file does not say
+``"cgroup": false``), enters the node's network namespace (if the
 testbed runs in netns mode) with ``setns(2)``, sets the environment and then ``exec``s
 ARGV: the pid stays the same, so supervisord supervises the real program. It also exports
 ``JUPITER_NODE``, ``JUPITER_NODE_ADDRESS``, ``JUPITER_DEPLOYMENT`` and
@@ -107,10 +108,12 @@ def enter_netns(name: str) -> None:
         os.close(fd)
 
 
-def prepare(deployment: str, node: str, state_dir: str | None, env: Sequence[str]) -> dict:
-    """Join the node's cgroup and namespace, update os.environ; return the node entry."""
+def prepare(deployment: str, node: str, state_dir: str | None, env: Sequence[str],
+            *, join_cgroup: bool = True) -> dict:
+    """Join the node's cgroup (unless told not to) and namespace, update os.environ; return
+    the node entry."""
     entry = node_entry(deployment, node, state_dir)
-    if entry.get("cgroup"):
+    if entry.get("cgroup") and join_cgroup:
         try:
             with open(os.path.join(entry["cgroup"], "cgroup.procs"), "w") as fh:
                 fh.write(str(os.getpid()))
@@ -141,18 +144,20 @@ def run(args: argparse.Namespace) -> int:
         argv = argv[1:]
     env = list(args.env)
     cwd = None
+    join_cgroup = True
     try:
         if args.program:
             program = load_program(args.program, args.deployment, args.node)
             argv = program["argv"] + argv
             env = [f"{k}={v}" for k, v in program.get("env", {}).items()] + env
             cwd = program.get("cwd")
+            join_cgroup = program.get("cgroup", True) is not False
             # marks a supervised program: a later supervisord reaps it if it was orphaned
             env.append("JUPITER_PROGRAM=" + os.path.basename(args.program).rsplit(".", 2)[0])
         if not argv:
             print("jupiter local exec: give the command after --", file=sys.stderr)
             return 2
-        prepare(args.deployment, args.node, args.state_dir, env)
+        prepare(args.deployment, args.node, args.state_dir, env, join_cgroup=join_cgroup)
         if cwd:
             os.chdir(cwd)
     except (ExecError, OSError) as exc:

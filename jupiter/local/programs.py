@@ -8,7 +8,8 @@ get::
      "env": {"JUPITER_TOKEN_FILE": "/.../token"},     # optional
      "ready_url": "http://10.77.0.4:7701/ready",       # optional: 200 when ready
      "autorestart": true,                              # optional, default true
-     "cwd": "/path"}                                   # optional, default the state folder
+     "cwd": "/path",                                   # optional, default the state folder
+     "cgroup": true}                                   # optional: join the node's CPU cgroup
 
 Programs belong to a *group* (``drupe``, ``wave``, ``circe``). Each program becomes its own
 supervisord process group named ``<group>-<name>`` so that changing one program restarts
@@ -48,6 +49,7 @@ class ProgramSpec:
     ready_url: str | None = None
     autorestart: bool = True
     cwd: str | None = None
+    cgroup: bool = True  # run within the node's CPU share (false: the testbed's own work)
 
     def process_name(self, group: str) -> str:
         return f"{group}-{self.name}"
@@ -61,6 +63,7 @@ class ProgramSpec:
             "ready_url": self.ready_url,
             "autorestart": self.autorestart,
             "cwd": self.cwd,
+            "cgroup": self.cgroup,
         }
 
 
@@ -82,7 +85,8 @@ def parse_programs(raw: Any, group: str, source: str = "programs") -> list[Progr
         if not isinstance(item, Mapping):
             bad(where, "expected {name, node, command, env, ready_url, autorestart}")
             continue
-        unknown = set(item) - {"name", "node", "command", "env", "ready_url", "autorestart", "cwd"}
+        unknown = set(item) - {"name", "node", "command", "env", "ready_url", "autorestart", "cwd",
+                               "cgroup"}
         if unknown:
             bad(where, f"unknown field(s) {sorted(unknown)}")
         name = item.get("name")
@@ -125,11 +129,15 @@ def parse_programs(raw: Any, group: str, source: str = "programs") -> list[Progr
         autorestart = item.get("autorestart", True)
         if not isinstance(autorestart, bool):
             bad(f"{where}.autorestart", "expected true or false")
+        cgroup = item.get("cgroup", True)
+        if not isinstance(cgroup, bool):
+            bad(f"{where}.cgroup", "expected true or false")
         cwd = item.get("cwd")
         if cwd is not None and not (isinstance(cwd, str) and os.path.isabs(cwd)):
             bad(f"{where}.cwd", "expected an absolute path")
         if isinstance(node, str):
-            out.append(ProgramSpec(name, node, argv, env, ready_url, bool(autorestart), cwd))
+            out.append(ProgramSpec(name, node, argv, env, ready_url, bool(autorestart), cwd,
+                                   bool(cgroup)))
     if problems:
         raise InvalidInput(problems, f"programs of group {group!r}")
     return out
@@ -152,6 +160,8 @@ def program_file_content(deployment: str, program: ProgramSpec) -> str:
         "env": dict(sorted(program.env.items())),
         "cwd": program.cwd,
     }
+    if not program.cgroup:
+        data["cgroup"] = False
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 

@@ -125,7 +125,10 @@ def format_testbed(tb: dict[str, Any]) -> list[str]:
     else:
         shaped = "shaped" if tb.get("shaped") else f"NOT shaped: {tb.get('reason')}"
         cg = "cgroups on" if tb.get("cgroups") else f"no cgroups: {tb.get('cgroups_reason')}"
-        out.append(f"testbed: mode {tb.get('mode')}, {shaped}; {cg}")
+        delayed = ("; links delayed" if tb.get("latency_emulated")
+                   else f"; NOT delayed: {tb['latency_reason']}" if tb.get("latency_reason")
+                   else "")
+        out.append(f"testbed: mode {tb.get('mode')}, {shaped}; {cg}{delayed}")
         if tb.get("bridge"):
             out.append(f"  bridge {tb['bridge']} host {tb.get('host_address')} {tb.get('subnet')}")
         for n in tb.get("nodes", []):
@@ -138,7 +141,8 @@ def format_testbed(tb: dict[str, Any]) -> list[str]:
         if links:
             out.append(f"  shaped links ({len(links)}):")
             for link in links:
-                out.append(f"    {link['src']} -> {link['dst']}: {link['mbit']:g} Mbit/s")
+                lag = f", {link['delay_ms']:g} ms" if link.get("delay_ms") else ""
+                out.append(f"    {link['src']} -> {link['dst']}: {link['mbit']:g} Mbit/s{lag}")
         if tb.get("drift"):
             out.append("  DRIFT (re-apply the testbed to fix): " + "; ".join(tb["drift"]))
     return out

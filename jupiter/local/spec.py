@@ -5,7 +5,7 @@ A :class:`TestbedSpec` is plain data, deliberately independent of the inventory 
     {
       "deployment": "jupiter",                  # DNS label, names namespaces/bridge/cgroups
       "subnet": "10.77.0.0/24",                 # optional (netns mode only)
-      "nodes": [{"name": "home", "cpu_share": 1.0, "uplink_mbit": 100}, ...],
+      "nodes": [{"name": "home", "cpu_share": 1.0, "uplink_mbit": 100, "delay_ms": 2}, ...],
       "links": {"home": {"edge1": 20.0}, ...}   # directed src -> dst Mbit/s
     }
 
@@ -13,7 +13,10 @@ A :class:`TestbedSpec` is plain data, deliberately independent of the inventory 
 order matters: node ``i`` gets address ``.(i+2)`` and namespace ``jn-<deployment>-<i>``.
 A missing (src, dst) pair is not shaped. ``cpu_share`` is a fraction of ONE core (``0.5`` =
 half a core, ``2.0`` = two cores); ``null``/absent means no CPU limit. ``uplink_mbit`` is
-informational here (the inventory turns it into the link matrix).
+informational here (the inventory turns it into the link matrix). ``delay_ms`` is the node's
+one-way delay to the network core (default 0): every packet from ``s`` to ``d`` is held
+``delay_ms(s) + delay_ms(d)`` (:meth:`TestbedSpec.link_delay_ms`), so a round trip between
+them takes twice that.
 
 This module is pure: data in, data out.
 """
@@ -33,6 +36,7 @@ MIN_MBIT = 0.01  # 10 kbit/s
 MAX_MBIT = 10000.0  # 10 Gbit/s: beyond that htb rates are meaningless on veth
 _NODE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 _DEPLOYMENT = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+MAX_DELAY_MS = 5000.0  # one-way, per node
 MAX_NODES = 250  # .2 .. .251 in a /24 (and 127.0.1.2 .. 127.0.1.251)
 
 
@@ -41,9 +45,11 @@ class NodeSpec:
     name: str
     cpu_share: float | None = None
     uplink_mbit: float | None = None
+    delay_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "cpu_share": self.cpu_share, "uplink_mbit": self.uplink_mbit}
+        return {"name": self.name, "cpu_share": self.cpu_share, "uplink_mbit": self.uplink_mbit,
+                "delay_ms": self.delay_ms}
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,17 @@ class TestbedSpec:
 
     def link_mbit(self, src: str, dst: str) -> float | None:
         return self.links.get(src, {}).get(dst)
+
+    def link_delay_ms(self, src: str, dst: str) -> float:
+        """One-way delay of the directed link src -> dst: both ends' ``delay_ms``."""
+        if src == dst:
+            return 0.0
+        return self.nodes[self.index(src)].delay_ms + self.nodes[self.index(dst)].delay_ms
+
+    @property
+    def has_delays(self) -> bool:
+        """Whether any link between two nodes is delayed."""
+        return len(self.nodes) > 1 and any(n.delay_ms > 0 for n in self.nodes)
 
     def shaped_links(self) -> list[tuple[str, str, float]]:
         """Every shaped directed link (src, dst, mbit) in node order."""
@@ -136,7 +153,11 @@ class TestbedSpec:
             seen.add(name)
             share = _number(raw.get("cpu_share"), f"{where}.cpu_share", bad, positive=True)
             uplink = _number(raw.get("uplink_mbit"), f"{where}.uplink_mbit", bad, positive=True)
-            nodes.append(NodeSpec(name, share, uplink))
+            delay = _number(raw.get("delay_ms"), f"{where}.delay_ms", bad, positive=False) or 0.0
+            if not 0 <= delay <= MAX_DELAY_MS:
+                bad(f"{where}.delay_ms", f"{delay!r} ms: give a one-way delay 0..{MAX_DELAY_MS:g}")
+                delay = 0.0
+            nodes.append(NodeSpec(name, share, uplink, delay))
         links = _links(data.get("links"), seen, bad)
         if problems:
             raise InvalidInput(problems, "testbed spec")

@@ -8,11 +8,15 @@ default ``auto``):
     of host-side veth ``jv-<tag>-<i>``) holds ``<subnet>.(i+2)/24`` and is a port of bridge
     ``jb-<deployment>`` in the root namespace, which holds ``<subnet>.1``. Each directed
     link ``s -> d`` given in the spec is shaped by htb on ``s``'s ``eth0`` (see
-    :mod:`jupiter.local.shaping`); traffic to the host address is not shaped. Latency is
-    not emulated (this kernel has no netem).
+    :mod:`jupiter.local.shaping`); traffic to the host address is not shaped. Nodes with a
+    ``delay_ms`` delay their links: a delay line per node (:mod:`jupiter.local.delay`, run
+    under supervisord as group ``testbed``) holds the packets arriving from each peer for
+    ``delay_ms(peer) + delay_ms(node)``. Each namespace keeps
+    TCP windows open across idle periods (``net.ipv4.tcp_slow_start_after_idle = 0``), as
+    long-lived connections over a WAN are usually tuned.
 ``loopback`` (no root, no iproute2, or requested)
-    node ``i`` is ``127.0.1.(i+2)`` on the host's loopback; nothing is shaped and the state
-    says ``shaped: false`` with the reason.
+    node ``i`` is ``127.0.1.(i+2)`` on the host's loopback; nothing is shaped or delayed and
+    the state says ``shaped: false`` with the reason.
 
 In both modes each node with a ``cpu_share`` gets a cgroup v1 ``cpu`` quota where that
 controller is writable (:mod:`jupiter.local.cgroups`); elsewhere ``cgroups: false`` and
@@ -33,7 +37,7 @@ import time
 from typing import Any
 
 from jupiter.errors import JupiterError
-from jupiter.local import cgroups, iproute, names, shaping
+from jupiter.local import cgroups, delay, iproute, names, shaping
 from jupiter.local.spec import TestbedSpec
 from jupiter.local.state import default_state_dir, locked, read_json, write_json
 
@@ -41,6 +45,7 @@ SCHEMA = "jupiter.testbed/v1"
 MODE_ENV = "JUPITER_LOCAL_MODE"
 STATE_FILE = "testbed.json"
 MODES = ("auto", "netns", "loopback")
+SLOW_START_AFTER_IDLE = "/proc/sys/net/ipv4/tcp_slow_start_after_idle"
 
 
 class TestbedError(JupiterError):
@@ -99,6 +104,7 @@ def layout(spec: TestbedSpec, mode: str, reason: str | None) -> dict[str, Any]:
                 "cpu_share": n.cpu_share,
                 "cpu_quota_us": cgroups.quota_us(n.cpu_share) if cg_reason is None else None,
                 "uplink_mbit": n.uplink_mbit,
+                "delay_ms": n.delay_ms,
             }
         )
     links = [
@@ -108,6 +114,7 @@ def layout(spec: TestbedSpec, mode: str, reason: str | None) -> dict[str, Any]:
             "mbit": mbit,
             "shaped": mode == "netns",
             "classid": names.classid(spec.index(d)) if mode == "netns" else None,
+            "delay_ms": spec.link_delay_ms(s, d),
         }
         for s, d, mbit in spec.shaped_links()
     ]
@@ -125,7 +132,11 @@ def layout(spec: TestbedSpec, mode: str, reason: str | None) -> dict[str, Any]:
         "links": links,
         "cgroups": cg_reason is None,
         "cgroups_reason": cg_reason,
-        "latency_emulated": False,
+        "latency_emulated": mode == "netns" and spec.has_delays,
+        "latency_reason": (
+            f"{mode} mode: link delays (delay_ms) are not emulated"
+            if spec.has_delays and mode != "netns" else None
+        ),
         "spec": spec.to_dict(),
     }
 
@@ -147,6 +158,8 @@ def apply(
     state_dir = state_dir or default_state_dir(spec.deployment)
     kind, reason = resolve_mode(mode)
     want = layout(spec, kind, reason)
+    if want["latency_emulated"]:
+        delay.iptables()  # fails before anything changes when the delays cannot be applied
     guard = contextlib.nullcontext() if dry_run else locked(state_dir, "testbed")
     with guard:
         changes: list[str] = []
@@ -264,6 +277,10 @@ def _reconcile_netns(spec: TestbedSpec, want: dict[str, Any], dry_run: bool) -> 
         seen = _observe_shaping(ns) if eth is not None else shaping.desired([])
         if seen != shaping.desired(classes):
             do(f"shape {node['name']}: {len(classes)} link(s)", _shape, ns, classes)
+        exists = ns in existing_ns or not dry_run
+        if not exists or _sysctl(ns, SLOW_START_AFTER_IDLE) != "0":
+            do(f"keep TCP windows open after idle in {ns}", _set_sysctl, ns,
+               SLOW_START_AFTER_IDLE, "0")
     changes += _remove_netns(dep, dry_run, keep=len(want["nodes"]), links=links)
     return changes
 
@@ -294,6 +311,15 @@ def _ipv4_cidrs(entries: list[dict[str, Any]]) -> set[str]:
 def _set_addresses(dev: str, cidr: str, netns: str | None) -> None:
     iproute.ip("-4", "addr", "flush", "dev", dev, netns=netns)
     iproute.ip("addr", "add", cidr, "dev", dev, netns=netns)
+
+
+def _sysctl(ns: str, path: str) -> str:
+    return iproute.run(["ip", "netns", "exec", ns, "cat", path]).stdout.strip()
+
+
+def _set_sysctl(ns: str, path: str, value: str) -> None:
+    # /proc/sys/net is the namespace's own under `ip netns exec`
+    iproute.run(["ip", "netns", "exec", ns, "sh", "-c", f"echo {value} > {path}"])
 
 
 def _observe_shaping(ns: str) -> dict[str, Any]:

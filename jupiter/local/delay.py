@@ -1,0 +1,446 @@
+"""Link delay of the local testbed: packets held in userspace for the link's one-way delay.
+
+This kernel has no ``netem`` (nor ``fq``/``etf``, so no earliest-departure-time pacing):
+no qdisc can hold a packet for a while. Netfilter's queue can. In each emulated node's
+namespace an ``iptables`` rule (mangle table, PREROUTING, on ``eth0``) hands every packet
+coming from another node ``s`` to NFQUEUE number ``index(s)``; ``jupiter local delay``
+running in that namespace reads the queue over netlink and accepts each packet once it has
+waited ``delay_ms(s) + delay_ms(here)`` (:meth:`TestbedSpec.link_delay_ms`). Every packet
+of one queue waits the same time, so a queue is released in order, with one batch verdict
+for all the packets that are due.
+
+The delay is applied where packets arrive, after the sender's htb shaping: a packet held
+on the sending side would still be charged to its TCP socket, and TCP small queues would
+then stall the sender after a packet or two. Traffic with the host's address (readiness
+probes, the supervisor) and on a node's loopback is never delayed.
+
+The pure part (netlink messages, rules, the delay plan) is separate from :class:`DelayLine`,
+the loop that owns the socket, the rules and a small HTTP endpoint (``/ready``, ``/status``)
+on ``<node address>:DELAY_PORT``.
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from jupiter.errors import JupiterError
+
+DELAY_PORT = 7690
+CHAIN = "JUPITER-DELAY"
+IFACE = "eth0"
+QUEUE_MAXLEN = 10000  # packets one queue may hold; beyond that the kernel drops, as a router
+RCVBUF = 16 << 20
+
+NETLINK_NETFILTER = 12
+NFNL_SUBSYS_QUEUE = 3
+NFQNL_MSG_PACKET, NFQNL_MSG_CONFIG, NFQNL_MSG_VERDICT_BATCH = 0, 2, 3
+NFQA_PACKET_HDR, NFQA_VERDICT_HDR = 1, 2
+NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN = 1, 2, 3
+NFQNL_CFG_CMD_BIND, NFQNL_CFG_CMD_UNBIND = 1, 2
+NFQNL_COPY_META = 1  # the packet's metadata (its id), never its payload
+NF_ACCEPT = 1
+NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
+NLMSG_ERROR = 2
+SO_RCVBUFFORCE = 33
+_NLMSG = struct.Struct("=IHHII")
+_NLA = struct.Struct("=HH")
+
+
+class DelayError(JupiterError):
+    pass
+
+
+# ---------------------------------------------------------------- the plan (pure)
+
+
+@dataclass(frozen=True)
+class DelayedPeer:
+    """Packets from ``node`` (at ``address``) wait ``delay_s`` in queue ``queue``."""
+
+    node: str
+    address: str
+    queue: int
+    delay_s: float
+
+
+def plan(state: Mapping[str, Any], node: str) -> list[DelayedPeer]:
+    """The delayed peers of ``node`` in a recorded testbed (``testbed.json``)."""
+    from jupiter.local.spec import TestbedSpec
+
+    spec = TestbedSpec.from_dict(state.get("spec"), "testbed.json spec")
+    if node not in spec.node_names:
+        raise DelayError(f"node {node!r} is not in the testbed (nodes: {spec.node_names})")
+    addresses = {n["name"]: n["address"] for n in state.get("nodes", [])}
+    return [
+        DelayedPeer(peer, addresses[peer], spec.index(peer), delay / 1000.0)
+        for peer in spec.node_names
+        if peer != node and (delay := spec.link_delay_ms(peer, node)) > 0
+    ]
+
+
+def programs(state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Program specs (group ``testbed``) of the delay lines a recorded testbed needs.
+
+    Each carries its whole plan in its command, so a changed delay changes the program and
+    supervisord restarts it.
+    """
+    if not state.get("latency_emulated"):
+        return []
+    out = []
+    for node in state["nodes"]:
+        peers = plan(state, node["name"])
+        if not peers:
+            continue
+        command = [sys.executable, "-m", "jupiter.local.delay", "--node", node["name"],
+                   "--address", node["address"]]
+        for p in peers:
+            command += ["--peer", f"{p.node},{p.address},{p.queue},{p.delay_s * 1000:g}"]
+        out.append({
+            "name": f"delay-{node['name']}",
+            "node": node["name"],
+            "command": command,
+            "ready_url": f"http://{node['address']}:{DELAY_PORT}/ready",
+            "cgroup": False,  # the network's work, not the node's
+        })
+    return out
+
+
+def parse_peer(text: str) -> DelayedPeer:
+    """``NODE,ADDRESS,QUEUE,DELAY_MS`` (a ``--peer`` argument) as a :class:`DelayedPeer`."""
+    parts = text.split(",")
+    try:
+        node, address, queue, delay_ms = parts
+        peer = DelayedPeer(node, str(ipaddress.IPv4Address(address)), int(queue),
+                           float(delay_ms) / 1000.0)
+    except ValueError:
+        raise DelayError(f"--peer {text!r}: expected NODE,IPV4,QUEUE,DELAY_MS") from None
+    if not 0 <= peer.queue <= 65535 or not 0 < peer.delay_s < 3600:
+        raise DelayError(f"--peer {text!r}: queue 0..65535 and a delay > 0 ms")
+    return peer
+
+
+def iptables() -> str:
+    """The legacy ``iptables`` command (the nf_tables one cannot queue on this kernel)."""
+    for name in ("iptables-legacy", "iptables"):
+        path = shutil.which(name)
+        if path and (name == "iptables-legacy" or "legacy" in _version(path)):
+            return path
+    raise DelayError(
+        "link delays (jupiter_delay_ms) need iptables with the legacy backend: install the "
+        "Debian package iptables (`apt-get install iptables`), or set jupiter_delay_ms to 0"
+    )
+
+
+def _version(path: str) -> str:
+    import subprocess
+
+    proc = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+    return proc.stdout
+
+
+def rule_lines(peers: Sequence[DelayedPeer]) -> list[list[str]]:
+    """iptables arguments (after the command) that create the chain and hook it in."""
+    lines = [["-t", "mangle", "-N", CHAIN]]
+    for p in peers:
+        lines.append(["-t", "mangle", "-A", CHAIN, "-s", f"{p.address}/32", "-j", "NFQUEUE",
+                      "--queue-num", str(p.queue)])
+    lines.append(["-t", "mangle", "-A", "PREROUTING", "-i", IFACE, "-j", CHAIN])
+    return lines
+
+
+def unrule_lines() -> list[list[str]]:
+    """iptables arguments that remove the hook and the chain (each may fail if absent)."""
+    return [["-t", "mangle", "-D", "PREROUTING", "-i", IFACE, "-j", CHAIN],
+            ["-t", "mangle", "-F", CHAIN], ["-t", "mangle", "-X", CHAIN]]
+
+
+# ---------------------------------------------------------------- netlink messages (pure)
+
+
+def _attr(kind: int, payload: bytes) -> bytes:
+    size = _NLA.size + len(payload)
+    return _NLA.pack(size, kind) + payload + b"\0" * (-size % 4)
+
+
+def message(kind: int, queue: int, attrs: Sequence[bytes], *, flags: int = NLM_F_REQUEST,
+            seq: int = 0) -> bytes:
+    """One nfnetlink queue message (``NFQNL_MSG_*`` ``kind``) for queue number ``queue``."""
+    body = struct.pack("!BBH", socket.AF_UNSPEC, 0, queue) + b"".join(attrs)
+    return _NLMSG.pack(_NLMSG.size + len(body), (NFNL_SUBSYS_QUEUE << 8) | kind, flags, seq,
+                       0) + body
+
+
+def bind_message(queue: int, seq: int) -> bytes:
+    return message(NFQNL_MSG_CONFIG, queue,
+                   [_attr(NFQA_CFG_CMD, struct.pack("!BBH", NFQNL_CFG_CMD_BIND, 0, 0))],
+                   flags=NLM_F_REQUEST | NLM_F_ACK, seq=seq)
+
+
+def unbind_message(queue: int, seq: int) -> bytes:
+    return message(NFQNL_MSG_CONFIG, queue,
+                   [_attr(NFQA_CFG_CMD, struct.pack("!BBH", NFQNL_CFG_CMD_UNBIND, 0, 0))],
+                   flags=NLM_F_REQUEST | NLM_F_ACK, seq=seq)
+
+
+def params_message(queue: int, seq: int, maxlen: int = QUEUE_MAXLEN) -> bytes:
+    return message(NFQNL_MSG_CONFIG, queue,
+                   [_attr(NFQA_CFG_PARAMS, struct.pack("!IB", 0, NFQNL_COPY_META)),
+                    _attr(NFQA_CFG_QUEUE_MAXLEN, struct.pack("!I", maxlen))],
+                   flags=NLM_F_REQUEST | NLM_F_ACK, seq=seq)
+
+
+def accept_through(queue: int, packet_id: int) -> bytes:
+    """Batch verdict: accept every packet of ``queue`` up to and including ``packet_id``."""
+    return message(NFQNL_MSG_VERDICT_BATCH, queue,
+                   [_attr(NFQA_VERDICT_HDR, struct.pack("!II", NF_ACCEPT, packet_id))])
+
+
+def parse(data: bytes) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(packets [(queue, packet id)], acks [(seq, errno)]) in a buffer of netlink messages."""
+    packets: list[tuple[int, int]] = []
+    acks: list[tuple[int, int]] = []
+    off = 0
+    while off + _NLMSG.size <= len(data):
+        length, kind, _flags, seq, _pid = _NLMSG.unpack_from(data, off)
+        if length < _NLMSG.size or off + length > len(data):
+            break
+        if kind == NLMSG_ERROR:
+            acks.append((seq, -struct.unpack_from("=i", data, off + _NLMSG.size)[0]))
+        elif kind == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET:
+            queue = struct.unpack_from("!H", data, off + _NLMSG.size + 2)[0]
+            at, end = off + _NLMSG.size + 4, off + length
+            while at + _NLA.size <= end:
+                alen, akind = _NLA.unpack_from(data, at)
+                if alen < _NLA.size:
+                    break
+                if akind & 0x7FFF == NFQA_PACKET_HDR:
+                    packets.append((queue, struct.unpack_from("!I", data, at + _NLA.size)[0]))
+                    break
+                at += (alen + 3) & ~3
+        off += (length + 3) & ~3
+    return packets, acks
+
+
+# ---------------------------------------------------------------- the running delay line
+
+
+class DelayLine:
+    """Holds the packets of every delayed peer of one node for their link's delay."""
+
+    def __init__(self, node: str, address: str, peers: Sequence[DelayedPeer],
+                 port: int = DELAY_PORT) -> None:
+        self.node, self.address, self.port = node, address, port
+        self.peers = list(peers)
+        self.delay = {p.queue: p.delay_s for p in self.peers}
+        self.waiting: dict[int, collections.deque[tuple[float, int]]] = {
+            p.queue: collections.deque() for p in self.peers}
+        self.released = dict.fromkeys(self.delay, 0)
+        self.dropped_notices = 0  # ENOBUFS: the kernel dropped packets we never saw
+        self.ready = False
+        self._sock: socket.socket | None = None
+        self._seq = 0
+        self._iptables = iptables()
+        self._http: ThreadingHTTPServer | None = None
+
+    # setup / teardown
+    def open(self) -> None:
+        self._unrule()  # a run killed hard leaves its chain: nobody would answer its queues
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+        sock.bind((0, 0))
+        self._sock = sock
+        for p in self.peers:
+            self._request(bind_message(p.queue, self._next_seq()), f"bind queue {p.queue}")
+            self._request(params_message(p.queue, self._next_seq()), f"configure queue {p.queue}")
+        sock.setblocking(False)
+        for args in rule_lines(self.peers):
+            self._run_iptables(args)
+        self._serve_http()
+        self.ready = True
+
+    def close(self) -> None:
+        self.ready = False
+        self._unrule()
+        if self._sock is not None:
+            for queue, waiting in self.waiting.items():  # nothing is dropped on the way out
+                if waiting:
+                    self._sock.send(accept_through(queue, waiting[-1][1]))
+                    waiting.clear()
+            self._sock.close()
+            self._sock = None
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _request(self, msg: bytes, what: str) -> None:
+        assert self._sock is not None
+        seq = _NLMSG.unpack_from(msg)[3]
+        self._sock.send(msg)
+        while True:
+            _, acks = parse(self._sock.recv(65536))
+            for got, err in acks:
+                if got == seq:
+                    if err:
+                        raise DelayError(f"{self.node}: {what}: {os.strerror(err)} "
+                                         "(is another delay line running in this namespace?)")
+                    return
+
+    def _run_iptables(self, args: list[str], check: bool = True) -> bool:
+        import subprocess
+
+        proc = subprocess.run([self._iptables, "-w", *args], capture_output=True, text=True,
+                              check=False)
+        if check and proc.returncode != 0:
+            raise DelayError(f"`iptables {' '.join(args)}` failed: {proc.stderr.strip()}")
+        return proc.returncode == 0
+
+    def _unrule(self) -> None:
+        while self._run_iptables(unrule_lines()[0], check=False):
+            pass  # the hook might be in twice
+        for args in unrule_lines()[1:]:
+            self._run_iptables(args, check=False)
+
+    def _serve_http(self) -> None:
+        line = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/ready":
+                    code, body = (200 if line.ready else 503), {"ready": line.ready}
+                elif self.path == "/status":
+                    code, body = 200, line.status()
+                else:
+                    code, body = 404, {"error": f"no {self.path}; try /ready or /status"}
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer((self.address, self.port), Handler)
+        self._http.daemon_threads = True
+        threading.Thread(target=self._http.serve_forever, daemon=True,
+                         name="delay-http").start()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "ready": self.ready,
+            "dropped_notices": self.dropped_notices,
+            "peers": {p.node: {"delay_ms": p.delay_s * 1000, "queue": p.queue,
+                               "waiting": len(self.waiting[p.queue]),
+                               "released": self.released[p.queue]} for p in self.peers},
+        }
+
+    # the loop
+    def release_due(self, now: float) -> float | None:
+        """Accept every packet that has waited its delay; the next one's due time."""
+        assert self._sock is not None
+        soonest = None
+        for queue, waiting in self.waiting.items():
+            last = None
+            count = 0
+            while waiting and waiting[0][0] <= now:
+                last = waiting.popleft()[1]
+                count += 1
+            if last is not None:
+                self._sock.send(accept_through(queue, last))
+                self.released[queue] += count
+            if waiting and (soonest is None or waiting[0][0] < soonest):
+                soonest = waiting[0][0]
+        return soonest
+
+    def receive(self) -> None:
+        """Queue every packet notice the kernel has for us, stamped with its due time."""
+        assert self._sock is not None
+        while True:
+            try:
+                data = self._sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno == 105:  # ENOBUFS
+                    self.dropped_notices += 1
+                    continue
+                raise
+            now = time.monotonic()
+            for queue, packet_id in parse(data)[0]:
+                delay = self.delay.get(queue)
+                if delay is not None:
+                    self.waiting[queue].append((now + delay, packet_id))
+
+    def run(self) -> None:
+        assert self._sock is not None
+        sock = self._sock
+        while True:
+            soonest = self.release_due(time.monotonic())
+            timeout = None if soonest is None else max(0.0, soonest - time.monotonic())
+            readable, _, _ = select.select([sock], [], [], timeout)
+            if readable:
+                self.receive()
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _stop(_signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m jupiter.local.delay --node N --address A --peer ...`` (see :func:`programs`),
+    started in the node's namespace by ``jupiter local exec``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m jupiter.local.delay",
+                                     description="Hold the packets of a node's links.")
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--address", required=True, help="the node's address (for /ready)")
+    parser.add_argument("--peer", action="append", default=[], metavar="NODE,IPV4,QUEUE,MS",
+                        help="packets from IPV4 wait MS milliseconds in NFQUEUE number QUEUE")
+    args = parser.parse_args(argv)
+    try:
+        peers = [parse_peer(p) for p in args.peer]
+        if not peers:
+            raise DelayError("give at least one --peer")
+        line = DelayLine(args.node, args.address, peers)
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        line.open()
+    except (JupiterError, OSError) as exc:
+        print(f"jupiter local delay: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(f"delay line of {args.node}: "
+          + ", ".join(f"from {p.node} {p.delay_s * 1000:g} ms" for p in peers), flush=True)
+    try:
+        line.run()
+    finally:
+        line.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
