@@ -49,7 +49,7 @@ RCVBUF = 16 << 20
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_QUEUE = 3
 NFQNL_MSG_PACKET, NFQNL_MSG_CONFIG, NFQNL_MSG_VERDICT_BATCH = 0, 2, 3
-NFQA_PACKET_HDR, NFQA_VERDICT_HDR = 1, 2
+NFQA_PACKET_HDR, NFQA_VERDICT_HDR, NFQA_TIMESTAMP = 1, 2, 4
 NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN = 1, 2, 3
 NFQNL_CFG_CMD_BIND, NFQNL_CFG_CMD_UNBIND = 1, 2
 NFQNL_COPY_META = 1  # the packet's metadata (its id), never its payload
@@ -57,6 +57,10 @@ NF_ACCEPT = 1
 NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
 NLMSG_ERROR = 2
 SO_RCVBUFFORCE = 33
+SO_TIMESTAMP = 29  # on any socket: the kernel stamps every packet it receives
+#: packets are released in rounds at least this far apart: a packet waits its delay plus at
+#: most this, and a busy line wakes at most 1/QUANTUM_S times a second
+QUANTUM_S = 0.0005
 _NLMSG = struct.Struct("=IHHII")
 _NLA = struct.Struct("=HH")
 
@@ -210,9 +214,11 @@ def accept_through(queue: int, packet_id: int) -> bytes:
                    [_attr(NFQA_VERDICT_HDR, struct.pack("!II", NF_ACCEPT, packet_id))])
 
 
-def parse(data: bytes) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """(packets [(queue, packet id)], acks [(seq, errno)]) in a buffer of netlink messages."""
-    packets: list[tuple[int, int]] = []
+def parse(data: bytes) -> tuple[list[tuple[int, int, float | None]], list[tuple[int, int]]]:
+    """(packets [(queue, packet id, kernel arrival time or None)], acks [(seq, errno)]) in a
+    buffer of netlink messages. The arrival time (``NFQA_TIMESTAMP``, wall-clock seconds) is
+    there when the kernel stamps received packets (see :data:`SO_TIMESTAMP`)."""
+    packets: list[tuple[int, int, float | None]] = []
     acks: list[tuple[int, int]] = []
     off = 0
     while off + _NLMSG.size <= len(data):
@@ -224,14 +230,21 @@ def parse(data: bytes) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         elif kind == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET:
             queue = struct.unpack_from("!H", data, off + _NLMSG.size + 2)[0]
             at, end = off + _NLMSG.size + 4, off + length
+            packet_id: int | None = None
+            stamp: float | None = None
             while at + _NLA.size <= end:
                 alen, akind = _NLA.unpack_from(data, at)
                 if alen < _NLA.size:
                     break
-                if akind & 0x7FFF == NFQA_PACKET_HDR:
-                    packets.append((queue, struct.unpack_from("!I", data, at + _NLA.size)[0]))
-                    break
+                akind &= 0x7FFF
+                if akind == NFQA_PACKET_HDR:
+                    packet_id = struct.unpack_from("!I", data, at + _NLA.size)[0]
+                elif akind == NFQA_TIMESTAMP:
+                    sec, usec = struct.unpack_from("!QQ", data, at + _NLA.size)
+                    stamp = sec + usec / 1e6
                 at += (alen + 3) & ~3
+            if packet_id is not None:
+                packets.append((queue, packet_id, stamp))
         off += (length + 3) & ~3
     return packets, acks
 
@@ -251,7 +264,9 @@ class DelayLine:
             p.queue: collections.deque() for p in self.peers}
         self.released = dict.fromkeys(self.delay, 0)
         self.dropped_notices = 0  # ENOBUFS: the kernel dropped packets we never saw
+        self.stamped = True  # every packet so far came with the kernel's arrival time
         self.ready = False
+        self._stamping: socket.socket | None = None
         self._sock: socket.socket | None = None
         self._seq = 0
         self._iptables = iptables()
@@ -260,6 +275,10 @@ class DelayLine:
     # setup / teardown
     def open(self) -> None:
         self._unrule()  # a run killed hard leaves its chain: nobody would answer its queues
+        # any socket asking for receive timestamps makes the kernel stamp every packet it
+        # receives; the queue passes the stamp on, so arrivals can be read in batches
+        self._stamping = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._stamping.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
         sock.bind((0, 0))
@@ -283,6 +302,9 @@ class DelayLine:
                     waiting.clear()
             self._sock.close()
             self._sock = None
+        if self._stamping is not None:
+            self._stamping.close()
+            self._stamping = None
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -350,6 +372,7 @@ class DelayLine:
             "node": self.node,
             "ready": self.ready,
             "dropped_notices": self.dropped_notices,
+            "kernel_stamps": self.stamped,
             "peers": {p.node: {"delay_ms": p.delay_s * 1000, "queue": p.queue,
                                "waiting": len(self.waiting[p.queue]),
                                "released": self.released[p.queue]} for p in self.peers},
@@ -374,7 +397,8 @@ class DelayLine:
         return soonest
 
     def receive(self) -> None:
-        """Queue every packet notice the kernel has for us, stamped with its due time."""
+        """Queue every packet notice the kernel has for us, with its due time: its arrival
+        (the kernel's stamp, else now) plus its link's delay."""
         assert self._sock is not None
         while True:
             try:
@@ -387,20 +411,38 @@ class DelayLine:
                     continue
                 raise
             now = time.monotonic()
-            for queue, packet_id in parse(data)[0]:
+            wall_to_mono = now - time.time()
+            for queue, packet_id, stamp in parse(data)[0]:
                 delay = self.delay.get(queue)
-                if delay is not None:
-                    self.waiting[queue].append((now + delay, packet_id))
+                if delay is None:
+                    continue
+                if stamp is None:
+                    self.stamped = False
+                    arrived = now
+                else:
+                    arrived = min(now, stamp + wall_to_mono)
+                self.waiting[queue].append((arrived + delay, packet_id))
 
     def run(self) -> None:
+        """Release due packets in rounds. While packets wait, the line sleeps until the next
+        is due (at least :data:`QUANTUM_S`); with the kernel stamping arrivals it need not
+        wake for each arrival either, only often enough that a packet arriving meanwhile on
+        the shortest delay is not released late."""
         assert self._sock is not None
         sock = self._sock
+        shortest = min(self.delay.values())
         while True:
-            soonest = self.release_due(time.monotonic())
-            timeout = None if soonest is None else max(0.0, soonest - time.monotonic())
-            readable, _, _ = select.select([sock], [], [], timeout)
-            if readable:
-                self.receive()
+            now = time.monotonic()
+            soonest = self.release_due(now)
+            if soonest is None:
+                select.select([sock], [], [])  # idle until a packet arrives
+            else:
+                wake = max(soonest, now + QUANTUM_S)
+                if self.stamped:
+                    time.sleep(min(wake, now + max(shortest, QUANTUM_S)) - now)
+                else:
+                    select.select([sock], [], [], wake - now)
+            self.receive()
 
 
 # ---------------------------------------------------------------- command line

@@ -139,10 +139,11 @@ def format_testbed(tb: dict[str, Any]) -> list[str]:
             out.append(f"  {n['name']:<12} {n['address']:<15} {where:<20} {cpu}")
         links = tb.get("links", [])
         if links:
-            out.append(f"  shaped links ({len(links)}):")
+            out.append(f"  links ({len(links)}):")
             for link in links:
+                rate = f"{link['mbit']:g} Mbit/s" if link.get("mbit") else "not shaped"
                 lag = f", {link['delay_ms']:g} ms" if link.get("delay_ms") else ""
-                out.append(f"    {link['src']} -> {link['dst']}: {link['mbit']:g} Mbit/s{lag}")
+                out.append(f"    {link['src']} -> {link['dst']}: {rate}{lag}")
         if tb.get("drift"):
             out.append("  DRIFT (re-apply the testbed to fix): " + "; ".join(tb["drift"]))
     return out

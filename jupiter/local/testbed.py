@@ -112,11 +112,13 @@ def layout(spec: TestbedSpec, mode: str, reason: str | None) -> dict[str, Any]:
             "src": s,
             "dst": d,
             "mbit": mbit,
-            "shaped": mode == "netns",
-            "classid": names.classid(spec.index(d)) if mode == "netns" else None,
+            "shaped": mode == "netns" and mbit is not None,
+            "classid": names.classid(spec.index(d)) if mode == "netns" and mbit else None,
             "delay_ms": spec.link_delay_ms(s, d),
         }
-        for s, d, mbit in spec.shaped_links()
+        for s in spec.node_names
+        for d in spec.node_names
+        if s != d and ((mbit := spec.link_mbit(s, d)) is not None or spec.link_delay_ms(s, d))
     ]
     return {
         "schema": SCHEMA,

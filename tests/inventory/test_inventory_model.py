@@ -69,6 +69,7 @@ def test_local_inventory_is_valid() -> None:
     assert [w.name for w in inv.workers] == ["cloud1", "cloud2", "edge1", "edge2", "pi1"]
     assert inv.node("edge1").cpu_share == 0.3
     assert inv.node("pi1").uplink_mbit == 5
+    assert [n.delay_ms for n in inv.nodes] == [1, 10, 15, 2, 4, 6]
     # explicit links win, else the smaller uplink
     assert inv.link_mbit("cloud1", "pi1") == 2
     assert inv.link_mbit("pi1", "cloud1") == 2
@@ -85,7 +86,8 @@ def test_defaults_and_dns_keys() -> None:
     groups = groups_of(["Home_Node"], ["edge_1", "edge-1", "EDGE.1"])
     inv = inventory_from_hostvars(groups, {}, cores=2)
     assert inv.target == "local" and inv.app is None and inv.deployment == "jupiter"
-    assert all(n.cpu_share == 1.0 and n.uplink_mbit == 100 for n in inv.nodes)
+    assert all(n.cpu_share == 1.0 and n.uplink_mbit == 100 and n.delay_ms == 0
+               for n in inv.nodes)
     keys = [n.key for n in inv.nodes]
     assert len(set(keys)) == len(keys)
     assert all(is_dns_label(k) for k in keys)
@@ -96,12 +98,14 @@ def test_defaults_and_dns_keys() -> None:
 
 def test_numbers_as_strings_and_k8s_hostname() -> None:
     hv = {
-        "h": {"jupiter_uplink_mbit": "25.5", "k8s_hostname": "node-a.example.org"},
+        "h": {"jupiter_uplink_mbit": "25.5", "k8s_hostname": "node-a.example.org",
+              "jupiter_delay_ms": "7.5"},
         "w": {"jupiter_cpu_share": "0.5", "jupiter_links": {"w": {"h": "3"}}},
     }
     hv["h"]["jupiter_links"] = hv["w"]["jupiter_links"]
     inv = inventory_from_hostvars(groups_of(["h"], ["w"]), hv, cores=2)
     assert inv.home.uplink_mbit == 25.5
+    assert inv.home.delay_ms == 7.5 and inv.to_dict()["nodes"][0]["delay_ms"] == 7.5
     assert inv.home.hostname == "node-a.example.org"
     assert inv.node("w").cpu_share == 0.5
     assert inv.link_mbit("w", "h") == 3.0
@@ -208,6 +212,16 @@ BAD = [
         "jupiter_uplink_mbit",
     ),
     Bad("uplink-list", G, hv(h={"jupiter_uplink_mbit": [1]}), "jupiter_uplink_mbit must be"),
+    Bad(
+        "delay-negative",
+        G,
+        hv(w1={"jupiter_delay_ms": -1}),
+        "host 'w1': jupiter_delay_ms must be a one-way delay in milliseconds with "
+        "0 <= x <= 5000, got -1",
+        "jupiter_delay_ms",
+    ),
+    Bad("delay-huge", G, hv(w2={"jupiter_delay_ms": 6000}), "0 <= x <= 5000, got 6000"),
+    Bad("delay-text", G, hv(h={"jupiter_delay_ms": "far"}), "jupiter_delay_ms must be"),
     Bad(
         "target",
         G,
