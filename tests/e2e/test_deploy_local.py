@@ -105,6 +105,16 @@ def _run_deploy_and_check(tmp_path: Path, app: str, mode_env: dict[str, str]) ->
         assert summary["items_failed"] == 0
         assert Path(summary["picture"]).is_file()
 
+        # Links wait both ends' jupiter_delay_ms (netns mode), and DRUPE measured it.
+        testbed_state = json.loads((state_dir / "testbed.json").read_text())
+        delays = {n["name"]: n["delay_ms"] for n in testbed_state["nodes"]}
+        assert testbed_state["latency_emulated"] is (testbed_state["mode"] == "netns")
+        profile = json.loads((state_dir / "profile.json").read_text())
+        for src, row in profile["links"].items():
+            for dst, link in row.items():
+                if testbed_state["latency_emulated"]:
+                    assert link["latency_s"] >= (delays[src] + delays[dst]) / 1000, (src, dst)
+
         # Every result byte-equal to an in-process reference run on the same inputs.
         app_dir = ROOT / "task_specific_files" / app
         ref = tmp_path / "reference"
