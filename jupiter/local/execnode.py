@@ -98,14 +98,19 @@ def load_program(path: str, deployment: str, node: str) -> dict:
 
 
 def enter_netns(name: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
     fd = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
     try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise ExecError(f"setns({name}): {os.strerror(err)}")
+        setns(fd, name)
     finally:
         os.close(fd)
+
+
+def setns(fd: int, what: str) -> None:
+    """Move the calling thread into the network namespace open as ``fd``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise ExecError(f"setns({what}): {os.strerror(err)}")
 
 
 def prepare(deployment: str, node: str, state_dir: str | None, env: Sequence[str],

@@ -57,22 +57,27 @@ def test_bad_delays_are_named() -> None:
     assert "nodes[2].delay_ms" in text and "0..5000" in text
 
 
-def test_plan_and_programs_carry_every_peer_delay() -> None:
+def test_plan_and_program_carry_every_peer_delay() -> None:
     state = _layout(NODES)
     assert state["latency_emulated"] and state["latency_reason"] is None
     far = delay.plan(state, "far")
     assert [(p.node, p.queue, p.delay_s) for p in far] == [("home", 0, 0.013), ("near", 2, 0.012)]
     assert [p.address for p in far] == [state["nodes"][0]["address"], state["nodes"][2]["address"]]
-    progs = {p["name"]: p for p in delay.programs(state)}
-    assert sorted(progs) == ["delay-far", "delay-home", "delay-near"]
-    near = progs["delay-near"]
-    assert near["cgroup"] is False and near["node"] == "near"
-    assert near["ready_url"] == f"http://{state['nodes'][2]['address']}:{delay.DELAY_PORT}/ready"
-    peers = [near["command"][i + 1] for i, a in enumerate(near["command"]) if a == "--peer"]
-    assert [delay.parse_peer(p) for p in peers] == delay.plan(state, "near")
-    # links record their delay; no delay at all means no programs
+    (program,) = delay.programs(state)  # one process serves every namespace
+    assert program["name"] == "delay" and program["node"] == "home"
+    assert program["cgroup"] is False  # the network's work, not the node's
+    listen = f"{state['nodes'][0]['address']}:{delay.DELAY_PORT}"
+    assert program["ready_url"] == f"http://{listen}/ready"
+    command = program["command"]
+    assert command[command.index("--listen") + 1] == listen
+    lines = delay.parse_plan(command[command.index("--plan") + 1])
+    assert [line.node for line in lines] == ["home", "far", "near"]
+    for line, node in zip(lines, state["nodes"], strict=True):
+        assert line.netns == node["netns"]
+        assert list(line.peers) == delay.plan(state, node["name"])
+    # links record their delay; no delay at all means no program
     link = next(x for x in state["links"] if (x["src"], x["dst"]) == ("near", "far"))
-    assert link["delay_ms"] == 12
+    assert link["delay_ms"] == 12 and link["mbit"] is None and link["shaped"] is False
     assert delay.programs(_layout([{"name": "a"}, {"name": "b"}])) == []
 
 
@@ -83,11 +88,19 @@ def test_loopback_mode_says_delays_are_not_emulated() -> None:
     assert delay.programs(state) == []
 
 
-@pytest.mark.parametrize("text", ["a,10.0.0.1,1", "a,not-an-ip,1,5", "a,10.0.0.1,x,5",
-                                  "a,10.0.0.1,1,0", "a,10.0.0.1,70000,5"])
-def test_bad_peer_arguments_are_refused(text: str) -> None:
-    with pytest.raises(delay.DelayError, match="--peer"):
-        delay.parse_peer(text)
+@pytest.mark.parametrize("peer", [["a", "10.0.0.1", 1], ["a", "not-an-ip", 1, 5],
+                                  ["a", "10.0.0.1", "x", 5], ["a", "10.0.0.1", 1, 0],
+                                  ["a", "10.0.0.1", 70000, 5], "a,10.0.0.1,1,5"])
+def test_bad_peers_are_refused(peer: Any) -> None:
+    with pytest.raises(delay.DelayError, match="peer"):
+        delay.parse_peer(peer)
+
+
+@pytest.mark.parametrize("plan", ["{", "[]", '{"lines": []}', '{"lines": [{"node": "a"}]}',
+                                  '{"lines": [{"node": "a", "peers": []}]}'])
+def test_bad_plans_are_refused(plan: str) -> None:
+    with pytest.raises(delay.DelayError, match="--plan"):
+        delay.parse_plan(plan)
 
 
 def test_netlink_messages_round_trip() -> None:
@@ -165,13 +178,14 @@ def test_links_are_delayed_by_both_ends_and_nothing_else(testbeds: Testbeds) -> 
     assert far["min_s"] < 0.026 + 0.02, far  # held for the delay, not much longer
     near = _round_trip(state, "near", "home", 5302)
     assert 0.002 <= near["min_s"] < 0.002 + 0.02, near
-    # the host's own traffic (readiness probes) is not delayed: far's line would add 26 ms
+    # the host's own traffic (readiness probes) is not delayed: far's queues would add 26 ms
     assert _round_trip(state, None, "far", 5303)["min_s"] < 0.013
-    url = f"http://{state['nodes'][1]['address']}:{delay.DELAY_PORT}/status"
+    url = f"http://{state['nodes'][0]['address']}:{delay.DELAY_PORT}/status"
     with urllib.request.urlopen(url, timeout=5) as resp:
         status = json.load(resp)
-    assert status["ready"] and status["peers"]["home"]["delay_ms"] == 13
-    assert status["peers"]["home"]["released"] > 0 and status["peers"]["near"]["delay_ms"] == 12
+    far = status["nodes"]["far"]
+    assert status["ready"] and status["kernel_stamps"] and far["home"]["delay_ms"] == 13
+    assert far["home"]["released"] > 0 and far["near"]["delay_ms"] == 12
     # the testbed's state and report say so
     st = testbed.status(spec.deployment, str(state_dir))
     assert st["latency_emulated"] and not st["drift"]
@@ -182,7 +196,7 @@ def test_links_are_delayed_by_both_ends_and_nothing_else(testbeds: Testbeds) -> 
 
 @pytest.mark.root
 @pytest.mark.usefixtures("netns_required")
-def test_a_killed_delay_line_comes_back_and_a_new_delay_takes_effect(testbeds: Testbeds) -> None:
+def test_a_killed_delay_process_comes_back_and_a_new_delay_takes_effect(testbeds: Testbeds) -> None:
     spec = testbeds.spec(NODES)
     state_dir, state = _up(testbeds, spec)
     far_ns = state["nodes"][1]["netns"]
@@ -190,22 +204,22 @@ def test_a_killed_delay_line_comes_back_and_a_new_delay_takes_effect(testbeds: T
 
     def pid() -> int | None:
         info = supervisor.status(str(state_dir))
-        return next((p["pid"] for p in info["programs"] if p["name"] == "testbed-delay-far"
+        return next((p["pid"] for p in info["programs"] if p["name"] == "testbed-delay"
                      and p["state"] == "RUNNING"), None)
 
-    first = wait_for(pid, 15, "the delay line of far")
+    first = wait_for(pid, 15, "the delay process")
     os.kill(first, signal.SIGKILL)  # no clean-up: its chain stays, its queues lose a reader
-    second = wait_for(lambda: (p := pid()) and p != first and p, 30, "a restarted delay line")
-    ready = f"http://{state['nodes'][1]['address']}:{delay.DELAY_PORT}/ready"
-    wait_for(lambda: supervisor.probe(ready)[0], 15, "the restarted line to be ready")
+    second = wait_for(lambda: (p := pid()) and p != first and p, 30, "a restarted delay process")
+    ready = f"http://{state['nodes'][0]['address']}:{delay.DELAY_PORT}/ready"
+    wait_for(lambda: supervisor.probe(ready)[0], 15, "the restarted process to be ready")
     assert second != first
     assert _round_trip(state, "home", "far", 5306)["min_s"] >= 0.026
-    # a changed delay restarts the line with the new plan
+    # a changed delay restarts the process with the new plan
     slower = TestbedSpec.from_dict({**spec.to_dict(), "nodes": [
         {"name": "home", "delay_ms": 1}, {"name": "far", "delay_ms": 30}, {"name": "near"}]})
     _, state = _up(testbeds, slower)
     assert _round_trip(state, "home", "far", 5304)["min_s"] >= 0.062
-    # stopping the lines (teardown stops supervisord first) removes their rules
+    # stopping the process (teardown stops supervisord first) removes its rules
     supervisor.remove_group(str(state_dir), "testbed")
     assert delay.CHAIN not in _chain(far_ns)
     assert _round_trip(state, "home", "far", 5305)["min_s"] < 0.062
@@ -213,7 +227,7 @@ def test_a_killed_delay_line_comes_back_and_a_new_delay_takes_effect(testbeds: T
 
 @pytest.mark.root
 @pytest.mark.usefixtures("netns_required")
-def test_testbed_down_removes_the_delay_lines(testbeds: Testbeds) -> None:
+def test_testbed_down_removes_the_delay_process(testbeds: Testbeds) -> None:
     spec = testbeds.spec(NODES)
     state_dir, _ = _up(testbeds, spec)
     down = subprocess.run([PYTHON, "-m", "jupiter.cli", "testbed", "down", "--deployment",
