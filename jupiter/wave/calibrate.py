@@ -37,6 +37,7 @@ GRIDS: dict[str, tuple[float, ...]] = {
     "task_overhead_s": tuple(i * 0.001 for i in range(5)),  # 0 .. 4 ms per run
     "request_overhead_s": tuple(i * 0.0005 for i in range(4)),  # 0 .. 1.5 ms per request
     "byte_overhead_s": tuple(i * 1e-8 for i in range(5)),  # 0 .. 40 ns per byte
+    "cold_per_colocated_task": (0.0, 0.05, 0.1, 0.2),  # of a task's cold extra per neighbour
 }
 ITERATIONS = 120
 Constants = dict[str, float]

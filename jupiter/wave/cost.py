@@ -101,6 +101,10 @@ class CostModel:
     # the linear link model); the scheduling literature's models (from_matrices) and
     # Jupiter's quadratic one have links without contention
     link_contention: bool = False
+    # [V, N] CPU an idle run costs above a warm one (cold caches); a task pays the share
+    # ``cold_per_colocated_task`` of it per other task process on its node in a stream
+    cold: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cold_per_colocated_task: float = 0.0
 
     def __post_init__(self) -> None:
         V, N = self.W.shape
@@ -121,6 +125,8 @@ class CostModel:
             self.byte_cpu = np.zeros(N)
         if self.link_burst.size == 0:
             self.link_burst = np.zeros((N, N))
+        if self.cold.size == 0:
+            self.cold = np.zeros((V, N))
         self.per_byte = bool(self.byte_cpu.any())
         # busy seconds per item a task puts on its node when items stream (cpu / share)
         self.load = self.cpu / self.share[None, :]
@@ -194,6 +200,21 @@ class CostModel:
             return data * self.inv_bw[p]
         x = data * 0.008
         return np.maximum(0.0, (self.quad[0, p] * x * x + self.quad[1, p] * x) / 1000.0)
+
+    def stream_cpu(self, assign: np.ndarray) -> np.ndarray:
+        """CPU per item of every vertex ([V]) when items stream through ``assign``.
+
+        ``cpu`` is a run right after another of the same task. Task processes sharing a node
+        take turns on it, so a run finds its caches cooled by the others: each other task
+        on the node adds the share ``cold_per_colocated_task`` (at most all) of the task's
+        ``cold`` extra (its idle run over its warm run)."""
+        idx = np.arange(self.V)
+        cpu = self.cpu[idx, assign]
+        if self.cold_per_colocated_task <= 0 or not self.T:
+            return cpu
+        others = np.maximum(np.bincount(assign[:self.T], minlength=self.N) - 1, 0)
+        cooled = np.minimum(1.0, self.cold_per_colocated_task * others)
+        return cpu + self.cold[idx, assign] * cooled[assign]
 
     def edge_costs(self, assign: np.ndarray) -> np.ndarray:
         """[E] seconds each edge takes under the node assignment ``assign`` ([V])."""
@@ -338,6 +359,7 @@ def build_cost_model(
     task_overhead_s: float = 0.0,
     byte_overhead_s: float = 0.0,
     request_overhead_s: float = 0.0,
+    cold_per_colocated_task: float = 0.0,
 ) -> CostModel:
     """Build the cost model of ``app`` on ``nodes`` from a DRUPE ``profile``.
 
@@ -349,7 +371,8 @@ def build_cost_model(
     dispatcher's own CPU work per task run, per request the run receives or sends (one per
     edge and item; home's ingress also receives the submission) and per byte it receives or
     sends, at reference speed (CIRCE: receive, hash, spool, join, persist, push); see the
-    module documentation. ``input_bytes`` ``None`` takes the input size DRUPE profiled
+    module documentation. ``cold_per_colocated_task``: see :meth:`CostModel.stream_cpu`.
+    ``input_bytes`` ``None`` takes the input size DRUPE profiled
     each ingress task with (0 when not recorded).
     """
     problems: list[Problem] = []
@@ -408,7 +431,8 @@ def build_cost_model(
                          ("default_output_bytes", default_output_bytes),
                          ("task_overhead_s", task_overhead_s),
                          ("request_overhead_s", request_overhead_s),
-                         ("byte_overhead_s", byte_overhead_s)):
+                         ("byte_overhead_s", byte_overhead_s),
+                         ("cold_per_colocated_task", cold_per_colocated_task)):
         if not isinstance(value, int | float) or value < 0:
             problems.append(Problem("options", f"must be a number >= 0, got {value!r}",
                                     field=label))
@@ -492,6 +516,7 @@ def build_cost_model(
     np.add.at(requests, src, 1.0)
     np.add.at(requests, dst, 1.0)
     per_run = task_overhead_s + request_overhead_s * requests  # the dispatcher's work per run
+    cold = np.maximum(W - W_warm, 0.0)  # the task code's own cold extra
     W += per_run[:, None] / burst[None, :]  # home's ingress and egress too
     W_warm += per_run[:, None] / burst[None, :]
     moved = np.zeros(V)  # bytes in + out per run (mean over the parent's nodes)
@@ -550,6 +575,8 @@ def build_cost_model(
         byte_cpu=byte_cpu,
         link_burst=link_burst,
         link_contention=quad is None,
+        cold=cold,
+        cold_per_colocated_task=float(cold_per_colocated_task),
     )
 
 

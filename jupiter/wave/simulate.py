@@ -211,7 +211,7 @@ def _link_turns(cm: CostModel, assign: np.ndarray
 def loads(cm: CostModel, assign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Busy seconds per item of every node ([N]) and every directed link ([N, N])."""
     node = np.zeros(cm.N)
-    np.add.at(node, assign, cm.load[np.arange(cm.V), assign])
+    np.add.at(node, assign, cm.stream_cpu(assign) / cm.share[assign])
     link = np.zeros((cm.N, cm.N))
     if cm.E:
         pu, pv = assign[cm.esrc], assign[cm.edst]
@@ -225,7 +225,7 @@ def host_loads(cm: CostModel, assign: np.ndarray) -> np.ndarray:
     machine of one node, whose node stage already bounds it)."""
     host = np.zeros(cm.H)
     if cm.shared_hosts:
-        np.add.at(host, cm.host[assign], cm.cpu[np.arange(cm.V), assign])
+        np.add.at(host, cm.host[assign], cm.stream_cpu(assign))
         host /= cm.host_cores
         host[~cm.shared_host] = 0.0
     return host

@@ -24,16 +24,25 @@ from jupiter.wave.calibrate import (
 REPO = Path(__file__).resolve().parents[2]
 SPEEDS = {"home": 1.0, "cloud": 2.0, "edge": 1.0, "pi": 0.4}
 # off the starting grid: the search finds them
-TRUTH = {"task_overhead_s": 0.0032, "request_overhead_s": 0.0007, "byte_overhead_s": 1.3e-8}
+TRUTH = {"task_overhead_s": 0.0032, "request_overhead_s": 0.0007, "byte_overhead_s": 1.3e-8,
+         "cold_per_colocated_task": 0.07}
 ALGORITHMS = ("heft", "spread", "random", "stream", "peft")
+
+
+def _warm(profile, share: float = 0.4):
+    """The profile with every task's back-to-back run ``share`` of its idle run."""
+    for per in profile.exec.values():
+        for n, ep in per.items():
+            per[n] = replace(ep, warm_seconds=ep.seconds * share)
+    return profile
 
 
 def _profile():
     app = dnad_app()
     slow = {(s, d): (0.004, 10e6) for s in SPEEDS for d in SPEEDS if s != d and "pi" in (s, d)}
-    return make_profile(SPEEDS, latency=0.001, bandwidth_bps=100e6, links=slow,
-                        exec_={t.name: {n: (0.001 / sp, 20_000) for n, sp in SPEEDS.items()}
-                               for t in app.tasks})
+    return _warm(make_profile(SPEEDS, latency=0.001, bandwidth_bps=100e6, links=slow,
+                              exec_={t.name: {n: (0.001 / sp, 20_000) for n, sp in SPEEDS.items()}
+                                     for t in app.tasks}))
 
 
 def _observations() -> list[Observation]:
@@ -45,6 +54,12 @@ def _observations() -> list[Observation]:
         m = api.schedule(app, profile, list(SPEEDS), algorithm=algorithm, **options)
         unmeasured.append(Observation(algorithm, app, profile, tuple(m.nodes), m.mapping,
                                       options, 1.0, 1.0))
+    # heft, stream and peft all fill the cloud node: mappings that share nodes otherwise
+    names = [t.name for t in app.tasks]
+    for label, nodes in (("pairs", ("cloud", "edge")), ("thirds", ("cloud", "edge", "pi"))):
+        mapping = {t: nodes[i % len(nodes)] for i, t in enumerate(names)}
+        unmeasured.append(Observation(label, app, profile, tuple(SPEEDS), mapping, options,
+                                      1.0, 1.0))
     truth = prediction_errors(unmeasured, TRUTH)
     return [replace(ob, latency_s=e.latency + 1.0, throughput_per_s=e.throughput + 1.0)
             for ob, e in zip(unmeasured, truth, strict=True)]
@@ -55,7 +70,7 @@ def test_the_fit_finds_the_constants_that_made_the_measurements():
     fit = fit_overheads(observations)
     assert fit.constants == pytest.approx(TRUTH, rel=0.01)
     assert fit.worst < 0.001
-    assert [e.label for e in fit.errors] == list(ALGORITHMS)
+    assert [e.label for e in fit.errors] == [*ALGORITHMS, "pairs", "thirds"]
     # other constants predict these measurements worse
     for other in ({**TRUTH, "request_overhead_s": 0.0}, {k: 0.0 for k in TRUTH}):
         assert max(abs(v) for e in prediction_errors(observations, other)
@@ -65,9 +80,10 @@ def test_the_fit_finds_the_constants_that_made_the_measurements():
 def test_a_constant_with_one_value_is_held():
     observations = _observations()
     grids = {"task_overhead_s": (0.0, 0.002, 0.004), "request_overhead_s": (0.0007,),
-             "byte_overhead_s": (0.0, 2e-8)}
+             "byte_overhead_s": (0.0, 2e-8), "cold_per_colocated_task": (0.07,)}
     fit = fit_overheads(observations, grids=grids)
     assert fit.constants["request_overhead_s"] == 0.0007
+    assert fit.constants["cold_per_colocated_task"] == 0.07
     assert fit.constants == pytest.approx(TRUTH, rel=0.01)
 
 
@@ -146,11 +162,12 @@ def test_the_calibrate_bench_prints_the_baseline_and_the_fit(tmp_path):
     from jupiter.app.loader import load_app
 
     app = load_app(app_dir)
-    profile = make_profile(SPEEDS, latency=0.001, bandwidth_bps=100e6,
-                           exec_={t.name: {n: (0.001 / sp, 20_000) for n, sp in SPEEDS.items()}
-                                  for t in app.tasks})
+    profile = _warm(make_profile(SPEEDS, latency=0.001, bandwidth_bps=100e6,
+                                 exec_={t.name: {n: (0.001 / sp, 20_000)
+                                                 for n, sp in SPEEDS.items()}
+                                        for t in app.tasks}))
     options = {"home": "home", "input_bytes": 60_000}
-    for algorithm in ("heft", "spread"):
+    for algorithm in ALGORITHMS:
         m = api.schedule(app, profile, list(SPEEDS), algorithm=algorithm, **options)
         ob = Observation(algorithm, app, profile, tuple(m.nodes), m.mapping, options, 1.0, 1.0)
         e = prediction_errors([ob], TRUTH)[0]
@@ -158,12 +175,13 @@ def test_the_calibrate_bench_prints_the_baseline_and_the_fit(tmp_path):
                                             throughput_per_s=e.throughput + 1.0))
     out = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"), str(tmp_path)],
                          capture_output=True, text=True, check=True).stdout
-    assert "2 deployments" in out
+    assert f"{len(ALGORITHMS)} deployments" in out
     assert "shipped: task_overhead_s" in out
     fitted = out.split("fitted:  ")[1].split(":")[0]
     assert {k: float(v) for k, v in (pair.split() for pair in fitted.split(", "))} == \
         pytest.approx(TRUTH, rel=0.01)
-    assert "worst 0.0%, 4/4 figures within 15%" in out.split("fitted:")[1]
+    figures = 2 * len(ALGORITHMS)
+    assert f"worst 0.0%, {figures}/{figures} figures within 15%" in out.split("fitted:")[1]
     assert "wave_request_overhead_s: 0.0007" in out
     bad = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"),
                           str(tmp_path / "nope")], capture_output=True, text=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from wave_helpers import make_app, make_profile
@@ -168,3 +170,39 @@ def test_request_overhead_counts_the_requests_of_each_run() -> None:
     assert loaded.W[loaded.sink, home] - plain.W[loaded.sink, home] == pytest.approx(0.001)
     with pytest.raises(InvalidInput, match="request_overhead_s"):
         build_cost_model(app, prof, ["n1", "n2"], home="home", request_overhead_s=-1.0)
+
+
+def test_colocated_tasks_pay_part_of_their_cold_run_in_a_stream() -> None:
+    """a -> b -> c -> home, each 10 ms after idle and 4 ms back to back on nodes of speed 1:
+    in a stream each pays 4 ms plus, per other task on its node, the given share of the
+    6 ms between (at most all of it). A lone item's latency is the idle runs either way."""
+    import dataclasses
+
+    from jupiter.wave.simulate import evaluate, loads
+
+    app = make_app({"a": ["b"], "b": ["c"], "c": ["home"]})
+    prof = make_profile({"home": 1.0, "n1": 1.0, "n2": 1.0}, latency=0.0, bandwidth_bps=1e12,
+                        exec_={t: {n: (0.010, 0) for n in ("n1", "n2")} for t in "abc"})
+    for per in prof.exec.values():
+        for n, ep in per.items():
+            per[n] = dataclasses.replace(ep, warm_seconds=0.004)
+
+    def stream_cpu(share: float, nodes: list[str]) -> tuple[list[float], np.ndarray, Any]:
+        cm = build_cost_model(app, prof, ["n1", "n2"], home="home",
+                              cold_per_colocated_task=share)
+        assign = np.array([cm.node_index[n] for n in nodes] + [cm.home, cm.home])
+        return cm.stream_cpu(assign)[:3].tolist(), loads(cm, assign)[0], evaluate(cm, assign)
+
+    together, node, pred = stream_cpu(0.25, ["n1"] * 3)
+    assert together == pytest.approx([0.007, 0.007, 0.007])  # two others: half of 6 ms
+    assert node.max() == pytest.approx(0.021)
+    assert pred.period_s == pytest.approx(0.021)
+    assert pred.latency_s == pytest.approx(0.030)  # idle runs, as without the share
+    apart, _, _ = stream_cpu(0.25, ["n1", "n1", "n2"])
+    assert apart == pytest.approx([0.0055, 0.0055, 0.004])
+    capped, _, _ = stream_cpu(0.6, ["n1"] * 3)
+    assert capped == pytest.approx([0.010, 0.010, 0.010])
+    warm, _, plain = stream_cpu(0.0, ["n1"] * 3)
+    assert warm == pytest.approx([0.004] * 3) and plain.period_s == pytest.approx(0.012)
+    with pytest.raises(InvalidInput, match="cold_per_colocated_task"):
+        build_cost_model(app, prof, ["n1", "n2"], home="home", cold_per_colocated_task=-0.1)
