@@ -96,7 +96,8 @@ testbed:
 programs:
   description:
     - The testbed's own programs, to run as group C(testbed) with M(jupiter_local_programs)
-      - a delay line per node whose links are delayed (C(delay_ms)); empty without delays.
+      - the delay process that holds the packets of delayed links (C(delay_ms)); empty
+        without delays.
   type: list
   returned: state=present
 """

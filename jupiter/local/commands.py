@@ -145,7 +145,7 @@ def _testbed_up(args: argparse.Namespace) -> int:
 
 
 def _delay_lines(deployment: str, state_dir: str, state: dict, check: bool) -> bool:
-    """Run the testbed's delay lines (group ``testbed``) and wait until they are ready."""
+    """Run the testbed's delay process (group ``testbed``) and wait until it is ready."""
     from jupiter.local import delay, supervisor
 
     progs = delay.programs(state)
@@ -161,7 +161,7 @@ def _testbed_down(args: argparse.Namespace) -> int:
     from jupiter.local import supervisor, testbed
 
     deployment, state_dir = _resolve(args)
-    changed = supervisor.remove_group(state_dir, "testbed", dry_run=args.check)  # delay lines
+    changed = supervisor.remove_group(state_dir, "testbed", dry_run=args.check)  # the delay process
     changed |= testbed.destroy(deployment, state_dir, dry_run=args.check)
     verb = "would be removed" if args.check else "removed"
     print(f"testbed {deployment}: {verb if changed else 'nothing to remove'}")

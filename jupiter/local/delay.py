@@ -287,7 +287,7 @@ def parse(data: bytes) -> tuple[list[tuple[int, int, float | None]], list[tuple[
     return packets, acks
 
 
-# ---------------------------------------------------------------- the running delay line
+# ---------------------------------------------------------------- the running delay process
 
 
 @contextlib.contextmanager

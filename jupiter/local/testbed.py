@@ -9,9 +9,9 @@ default ``auto``):
     ``jb-<deployment>`` in the root namespace, which holds ``<subnet>.1``. Each directed
     link ``s -> d`` given in the spec is shaped by htb on ``s``'s ``eth0`` (see
     :mod:`jupiter.local.shaping`); traffic to the host address is not shaped. Nodes with a
-    ``delay_ms`` delay their links: a delay line per node (:mod:`jupiter.local.delay`, run
-    under supervisord as group ``testbed``) holds the packets arriving from each peer for
-    ``delay_ms(peer) + delay_ms(node)``. Each namespace keeps
+    ``delay_ms`` delay their links: the testbed's delay process (:mod:`jupiter.local.delay`,
+    run under supervisord as group ``testbed``) holds the packets arriving at each node
+    from each peer for ``delay_ms(peer) + delay_ms(node)``. Each namespace keeps
     TCP windows open across idle periods (``net.ipv4.tcp_slow_start_after_idle = 0``), as
     long-lived connections over a WAN are usually tuned.
 ``loopback`` (no root, no iproute2, or requested)

@@ -1,6 +1,6 @@
-"""Link delays of the local testbed: the plan, the netlink messages, and real delay lines.
+"""Link delays of the local testbed: the plan, the netlink messages, and the real delay process.
 
-The pure tests run anywhere; the ``root`` ones start real delay lines under supervisord in
+The pure tests run anywhere; the ``root`` ones start the real delay process under supervisord in
 real namespaces (CI runs as root; a missing facility fails them, see conftest.py).
 """
 
@@ -129,7 +129,7 @@ def test_netlink_messages_round_trip() -> None:
     assert delay.parse(notice(1, 5)[:-3]) == ([], [])
 
 
-# ---------------------------------------------------------------- real delay lines
+# ---------------------------------------------------------------- the real delay process
 
 
 def _up(testbeds: Testbeds, spec: TestbedSpec) -> tuple[Path, dict[str, Any]]:
