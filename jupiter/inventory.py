@@ -29,12 +29,12 @@ from typing import Any, Literal
 
 from jupiter.app.model import is_dns_label, safe_key
 from jupiter.errors import InvalidInput, Problem
+from jupiter.local.spec import MAX_DELAY_MS
 
 SCHEMA = "jupiter.inventory/v1"
 TARGETS = ("local", "kubernetes")
 DEFAULT_UPLINK_MBIT = 100.0
 DEFAULT_CPU_SHARE = 1.0
-MAX_DELAY_MS = 5000.0  # one-way, per node: more than any terrestrial or satellite path
 DEFAULT_DEPLOYMENT = "jupiter"
 #: deployment names above this length make Kubernetes object names
 #: ``<deployment>-circe-<task key>`` longer than 63 characters for the longest task keys

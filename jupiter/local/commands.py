@@ -126,7 +126,7 @@ def _testbed_up(args: argparse.Namespace) -> int:
     spec = _load_spec(args.spec, args.deployment)
     state_dir = args.state_dir or default_state_dir(spec.deployment)
     changed, state = testbed.apply(spec, state_dir, mode=args.mode, dry_run=args.check)
-    changed |= _delay_lines(spec.deployment, state_dir, state, args.check)
+    changed |= _delay_process(spec.deployment, state_dir, state, args.check)
     if args.json:
         print(json.dumps({"changed": changed, **state}, indent=2, sort_keys=True))
         return 0
@@ -144,7 +144,7 @@ def _testbed_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _delay_lines(deployment: str, state_dir: str, state: dict, check: bool) -> bool:
+def _delay_process(deployment: str, state_dir: str, state: dict, check: bool) -> bool:
     """Run the testbed's delay process (group ``testbed``) and wait until it is ready."""
     from jupiter.local import delay, supervisor
 

@@ -36,7 +36,7 @@ MIN_MBIT = 0.01  # 10 kbit/s
 MAX_MBIT = 10000.0  # 10 Gbit/s: beyond that htb rates are meaningless on veth
 _NODE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 _DEPLOYMENT = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
-MAX_DELAY_MS = 5000.0  # one-way, per node
+MAX_DELAY_MS = 5000.0  # one-way, per node: more than any terrestrial or satellite path
 MAX_NODES = 250  # .2 .. .251 in a /24 (and 127.0.1.2 .. 127.0.1.251)
 
 
