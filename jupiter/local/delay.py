@@ -38,6 +38,7 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -47,6 +48,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from jupiter.errors import JupiterError
+from jupiter.local.spec import TestbedSpec
 
 DELAY_PORT = 7690
 CHAIN = "JUPITER-DELAY"
@@ -59,7 +61,7 @@ NFNL_SUBSYS_QUEUE = 3
 NFQNL_MSG_PACKET, NFQNL_MSG_CONFIG, NFQNL_MSG_VERDICT_BATCH = 0, 2, 3
 NFQA_PACKET_HDR, NFQA_VERDICT_HDR, NFQA_TIMESTAMP = 1, 2, 4
 NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN = 1, 2, 3
-NFQNL_CFG_CMD_BIND, NFQNL_CFG_CMD_UNBIND = 1, 2
+NFQNL_CFG_CMD_BIND = 1
 NFQNL_COPY_META = 1  # the packet's metadata (its id), never its payload
 NF_ACCEPT = 1
 NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
@@ -92,9 +94,14 @@ class DelayedPeer:
 
 def plan(state: Mapping[str, Any], node: str) -> list[DelayedPeer]:
     """The delayed peers of ``node`` in a recorded testbed (``testbed.json``)."""
-    from jupiter.local.spec import TestbedSpec
+    return _peers(state, _spec(state), node)
 
-    spec = TestbedSpec.from_dict(state.get("spec"), "testbed.json spec")
+
+def _spec(state: Mapping[str, Any]) -> TestbedSpec:
+    return TestbedSpec.from_dict(state.get("spec"), "testbed.json spec")
+
+
+def _peers(state: Mapping[str, Any], spec: TestbedSpec, node: str) -> list[DelayedPeer]:
     if node not in spec.node_names:
         raise DelayError(f"node {node!r} is not in the testbed (nodes: {spec.node_names})")
     addresses = {n["name"]: n["address"] for n in state.get("nodes", [])}
@@ -114,9 +121,10 @@ def programs(state: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     if not state.get("latency_emulated"):
         return []
+    spec = _spec(state)
     lines = []
     for node in state["nodes"]:
-        peers = plan(state, node["name"])
+        peers = _peers(state, spec, node["name"])
         if peers:
             lines.append({"node": node["name"], "netns": node["netns"],
                           "peers": [[p.node, p.address, p.queue, p.delay_s * 1000]
@@ -189,8 +197,6 @@ def iptables() -> str:
 
 
 def _version(path: str) -> str:
-    import subprocess
-
     proc = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
     return proc.stdout
 
@@ -230,12 +236,6 @@ def message(kind: int, queue: int, attrs: Sequence[bytes], *, flags: int = NLM_F
 def bind_message(queue: int, seq: int) -> bytes:
     return message(NFQNL_MSG_CONFIG, queue,
                    [_attr(NFQA_CFG_CMD, struct.pack("!BBH", NFQNL_CFG_CMD_BIND, 0, 0))],
-                   flags=NLM_F_REQUEST | NLM_F_ACK, seq=seq)
-
-
-def unbind_message(queue: int, seq: int) -> bytes:
-    return message(NFQNL_MSG_CONFIG, queue,
-                   [_attr(NFQA_CFG_CMD, struct.pack("!BBH", NFQNL_CFG_CMD_UNBIND, 0, 0))],
                    flags=NLM_F_REQUEST | NLM_F_ACK, seq=seq)
 
 
@@ -399,8 +399,6 @@ class DelayLines:
                     return
 
     def _run_iptables(self, line: _Line, args: list[str], check: bool = True) -> bool:
-        import subprocess
-
         netns = line.plan.netns
         argv = [*(["ip", "netns", "exec", netns] if netns else []), self._iptables, "-w", *args]
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
