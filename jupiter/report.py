@@ -162,10 +162,21 @@ def single_item_latencies(lone: list[dict[str, Any]]) -> list[float]:
 def stream_throughput(done: list[dict[str, Any]]) -> float | None:
     """Items per second in steady state: the completion rate of the stream.
 
-    The rate is (n - 1) / (last completion - first completion) over the stream's n items
-    (items that ran alone are not part of it), which leaves out the pipeline's fill time.
-    """
-    finished = sorted(r["completed"] for r in split_lone(done)[1])
+    The rate is (k - 1) / (last - first completion) over the stream's completions while it
+    was still being fed: from the first completion up to the last submission. A windowed
+    stream (``jupiter submit --window``) keeps the pipeline full until then, and the drain
+    that follows is left out (with the upstream tasks done, the last ones have the machine
+    to themselves and run faster than a sustained stream would). When fewer than half the
+    stream's items complete in that span (a folder submitted at once), the rate is over all
+    of them, which still leaves out the pipeline's fill time. Items that ran alone are not
+    part of the stream."""
+    stream = split_lone(done)[1]
+    finished = sorted(r["completed"] for r in stream)
+    if stream:
+        last_fed = max(r["submitted"] for r in stream)
+        while_fed = [t for t in finished if t <= last_fed]
+        if len(while_fed) >= max(2, len(finished) / 2):
+            finished = while_fed
     if len(finished) < 2 or finished[-1] <= finished[0]:
         return None
     return (len(finished) - 1) / (finished[-1] - finished[0])

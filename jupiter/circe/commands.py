@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--rate", type=float, help="at most R items per second")
     p.add_argument("--item", help="explicit item id (one file only)")
     p.add_argument("--parallel", type=int, default=4, help="concurrent submissions")
+    p.add_argument("--window", type=int, metavar="K",
+                   help="keep at most K items in flight: each of K slots submits an item and "
+                   "waits for its result before the next (a steady stream; --wait bounds each "
+                   "item's wait, default 600 s)")
     p.add_argument("--wait", type=float, metavar="SECONDS",
                    help="then wait up to SECONDS for every item's results")
     p.set_defaults(func=cmd_submit)
@@ -113,6 +117,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     report = asyncio.run(submit_files(url, token, files, rate=args.rate,
                                       explicit=bool(args.item), parallel=args.parallel,
+                                      window=args.window, item_timeout=args.wait or 600.0,
                                       progress=progress if sys.stderr.isatty() else None))
     print(f"accepted {len(report.accepted)} item(s), {len(report.duplicates)} already "
           f"submitted, {len(report.errors)} refused")

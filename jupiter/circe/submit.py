@@ -4,6 +4,13 @@ Each file is one item (id: ``--item`` for a single file, else the file name up t
 '.'). Submissions are paced at ``--rate`` items per second when given; a full home answers
 503 and the client waits as long as its Retry-After says. A resubmission of the same id and
 content is acknowledged as a duplicate; the same id with other content is an error (409).
+
+With ``--window K`` at most K items are in flight (submitted, neither completed nor failed):
+each of K slots submits an item, then waits for its result (home's ``GET /results/{item}
+?wait=``) before it takes the next. That is a closed-loop source: the pipeline stays full
+while the upstream tasks cannot run ahead of the slowest one by more than K items, so the
+completion rate is the pipeline's sustained throughput (a folder fed at once instead lets
+every task race through it, and the rate mixes that rush with the drain that follows).
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from jupiter.circe.transport import ITEM_HEADER, Sender, derive_item_id
+import aiohttp
+
+from jupiter.circe.transport import ITEM_HEADER, Sender, auth_headers, derive_item_id
 from jupiter.errors import InvalidInput, JupiterError, Problem
 
 
@@ -65,11 +74,38 @@ def collect_files(paths: Sequence[str | Path], item: str | None = None
     return out
 
 
+WINDOW_POLL_S = 30.0  # one long poll of GET /results/{item}?wait= (home caps it at 300)
+
+
+async def wait_item(session: aiohttp.ClientSession, url: str, item: str, deadline: float) -> str:
+    """Long-poll home until ``item`` is completed or failed; its status."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise JupiterError(f"timed out waiting for item {item!r} to complete or fail")
+        async with session.get(f"{url.rstrip('/')}/results/{quote(item, safe='')}",
+                               params={"wait": f"{min(WINDOW_POLL_S, left):.3f}"}) as resp:
+            if resp.status != 200:
+                raise JupiterError(f"home answered {resp.status} for item {item!r}: "
+                                   f"{(await resp.text())[:200]}")
+            status = (await resp.json())["status"]
+        if status in ("completed", "failed"):
+            return status
+
+
 async def submit_files(url: str, token: str, files: list[tuple[str, Path]], *,
                        rate: float | None = None, explicit: bool = False, parallel: int = 4,
+                       window: int | None = None, item_timeout: float = 600.0,
                        progress: Callable[[str], None] | None = None) -> SubmitReport:
+    """Submit ``files``: ``parallel`` at once, or with ``window`` at most that many in flight.
+
+    ``item_timeout``: with a window, how long a slot waits for one item's result."""
+    if window is not None and window < 1:
+        raise JupiterError(f"--window must be at least 1 item in flight, got {window}")
     report = SubmitReport()
-    sender = Sender(token, parallel_per_destination=parallel)
+    slots = window or max(1, parallel)
+    sender = Sender(token, parallel_per_destination=slots)
+    session = aiohttp.ClientSession(headers=auth_headers(token)) if window else None
     queue: asyncio.Queue[tuple[int, str, Path]] = asyncio.Queue()
     for i, (item, path) in enumerate(files):
         queue.put_nowait((i, item, path))
@@ -94,24 +130,28 @@ async def submit_files(url: str, token: str, files: list[tuple[str, Path]], *,
             else:
                 msg = result.body.get("error") if isinstance(result.body, dict) else result.body
                 report.errors[str(path)] = f"{result.status}: {msg}"
+            if session is not None and result.ok:
+                await wait_item(session, url, item, time.monotonic() + item_timeout)
             if progress:
                 n = len(report.accepted) + len(report.duplicates) + len(report.errors)
                 progress(f"[submit] {n}/{len(files)}")
 
     try:
-        await asyncio.gather(*[worker() for _ in range(max(1, parallel))])
+        async with asyncio.TaskGroup() as group:  # one slot failing stops the others
+            for _ in range(slots):
+                group.create_task(worker())
+    except* JupiterError as failure:
+        raise failure.exceptions[0] from None
     finally:
         await sender.close()
+        if session is not None:
+            await session.close()
     return report
 
 
 async def wait_results(url: str, token: str, items: Sequence[str], timeout: float,
                        progress: Callable[[str], None] | None = None) -> dict[str, dict]:
     """Poll home's /results until every item is completed or failed (bounded by timeout)."""
-    import aiohttp
-
-    from jupiter.circe.transport import auth_headers
-
     deadline = time.monotonic() + timeout
     wanted = set(items)
     last = ""

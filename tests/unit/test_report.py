@@ -34,6 +34,25 @@ def test_stream_throughput_leaves_out_the_lone_first_item_and_the_fill_time() ->
     assert stream_throughput([lone]) is None
 
 
+def test_stream_throughput_of_a_windowed_stream_leaves_out_the_drain() -> None:
+    # a window of 2: each completion lets the next item in, one every 0.1 s; the last two
+    # items are submitted at 20.7, and once nothing is fed they drain 0.02 s apart
+    fed = [_item(str(i), 20.0 + max(0, 0.1 * (i - 1)), 20.1 + 0.1 * i) for i in range(8)]
+    drain = [_item("8", 20.7, 20.82), _item("9", 20.7, 20.84)]
+    assert stream_throughput([*fed, *drain]) == pytest.approx(10.0)
+    # the whole stream's rate would count the drain: (10 - 1) / 0.74 s
+    assert stream_throughput([*fed, *drain]) < 9 / (20.84 - 20.1)
+
+
+def test_stream_throughput_of_a_folder_fed_at_once_is_over_every_item() -> None:
+    # all submitted at 20.0: no completion while fed, so the rate is over all of them
+    burst = [_item(str(i), 20.0, 20.5 + 0.1 * i) for i in range(5)]
+    assert stream_throughput(burst) == pytest.approx(10.0)
+    # a few completions before the last submission are not enough to stand for the stream
+    early = [_item("a", 19.0, 19.4), _item("b", 19.0, 19.5), _item("z", 19.6, 21.0)]
+    assert stream_throughput([*early, *burst]) == pytest.approx(7 / (21.0 - 19.4))
+
+
 def test_report_compares_prediction_with_measurements() -> None:
     app = load_app(ROOT / "task_specific_files" / "diamond").to_dict()
     names = [t["name"] for t in app["tasks"]]
