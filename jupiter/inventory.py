@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from jupiter.app.model import is_dns_label, safe_key
 from jupiter.errors import InvalidInput, Problem
-from jupiter.local.spec import MAX_DELAY_MS
+from jupiter.local.spec import MAX_DELAY_MS, tcp_congestion_problem
 
 SCHEMA = "jupiter.inventory/v1"
 TARGETS = ("local", "kubernetes")
@@ -43,7 +43,8 @@ DEPLOYMENT_SOFT_MAX = 16
 HOST_VARS = ("k8s_hostname", "jupiter_cpu_share", "jupiter_uplink_mbit", "jupiter_delay_ms")
 SHARED_VARS = ("jupiter_target", "jupiter_app", "jupiter_deployment", "jupiter_links")
 #: shared variables that must be the same on every host but are used by other components
-CHECKED_SHARED_VARS = ("jupiter_scheduler", "jupiter_run_sample_input", "jupiter_namespace")
+CHECKED_SHARED_VARS = ("jupiter_scheduler", "jupiter_run_sample_input", "jupiter_namespace",
+                       "jupiter_tcp_congestion")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _APP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -346,6 +347,11 @@ def check_inventory(
             "and '-'), or empty for the deployment name",
             var="jupiter_namespace",
         )
+
+    if "jupiter_tcp_congestion" in shared:
+        problem = tcp_congestion_problem(shared["jupiter_tcp_congestion"])
+        if problem:
+            err(f"jupiter_tcp_congestion {problem}", var="jupiter_tcp_congestion")
 
     target = shared.get("jupiter_target", "local")
     if target not in TARGETS:

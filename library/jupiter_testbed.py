@@ -42,6 +42,13 @@ options:
     description: IPv4 network of the bridge (netns mode); the host holds its first address.
     type: str
     default: 10.77.0.0/24
+  tcp_congestion:
+    description:
+      - TCP congestion control of every node's namespace (netns mode); C("") keeps the host's
+        default. It must be one the host allows (C(net.ipv4.tcp_allowed_congestion_control)),
+        else the module fails before it changes anything.
+    type: str
+    default: reno
   mode:
     description: C(auto) picks C(netns) when possible (C(JUPITER_LOCAL_MODE) overrides auto).
     type: str
@@ -113,6 +120,7 @@ def main() -> None:
             "nodes": {"type": "list", "elements": "dict", "default": []},
             "links": {"type": "raw", "default": {}},
             "subnet": {"type": "str", "default": "10.77.0.0/24"},
+            "tcp_congestion": {"type": "str", "default": "reno"},
             "mode": {"type": "str", "choices": ["auto", "netns", "loopback"], "default": "auto"},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },
@@ -138,6 +146,7 @@ def main() -> None:
                 "subnet": p["subnet"],
                 "nodes": p["nodes"],
                 "links": p["links"] or {},
+                "tcp_congestion": p["tcp_congestion"],
             },
             "jupiter_testbed arguments",
         )

@@ -6,7 +6,8 @@ A :class:`TestbedSpec` is plain data, deliberately independent of the inventory 
       "deployment": "jupiter",                  # DNS label, names namespaces/bridge/cgroups
       "subnet": "10.77.0.0/24",                 # optional (netns mode only)
       "nodes": [{"name": "home", "cpu_share": 1.0, "uplink_mbit": 100, "delay_ms": 2}, ...],
-      "links": {"home": {"edge1": 20.0}, ...}   # directed src -> dst Mbit/s
+      "links": {"home": {"edge1": 20.0}, ...},  # directed src -> dst Mbit/s
+      "tcp_congestion": "reno"                  # optional (netns mode only)
     }
 
 ``links`` may also be a list ``[{"src": "home", "dst": "edge1", "mbit": 20}]``. The node
@@ -17,6 +18,14 @@ informational here (the inventory turns it into the link matrix). ``delay_ms`` i
 one-way delay to the network core (default 0): every packet from ``s`` to ``d`` is held
 ``delay_ms(s) + delay_ms(d)`` (:meth:`TestbedSpec.link_delay_ms`), so a round trip between
 them takes twice that.
+
+``tcp_congestion`` is the TCP congestion control every node's namespace uses (default
+``reno``; ``""`` keeps the host's default). A window-based algorithm sends a body its window
+covers at once, as Linux's usual ``cubic`` does; ``bbr`` paces a connection that sends in
+bursts at the low delivery rate it measured between them, so each item's transfer over a
+delayed link takes up to a round trip longer. A namespace may only choose an algorithm the
+host allows (``net.ipv4.tcp_allowed_congestion_control``), which :mod:`jupiter.local.testbed`
+checks before it changes anything.
 
 This module is pure: data in, data out.
 """
@@ -38,6 +47,8 @@ _NODE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 _DEPLOYMENT = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 MAX_DELAY_MS = 5000.0  # one-way, per node: more than any terrestrial or satellite path
 MAX_NODES = 250  # .2 .. .251 in a /24 (and 127.0.1.2 .. 127.0.1.251)
+DEFAULT_TCP_CONGESTION = "reno"
+_TCP_CONGESTION = re.compile(r"^[a-z][a-z0-9_]{0,15}$")  # a kernel module's algorithm name
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ class TestbedSpec:
     nodes: tuple[NodeSpec, ...]
     links: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     subnet: str = DEFAULT_SUBNET
+    tcp_congestion: str = DEFAULT_TCP_CONGESTION  # "" keeps the host's default
 
     __test__ = False  # not a pytest test class despite the name
 
@@ -102,6 +114,7 @@ class TestbedSpec:
             "subnet": self.subnet,
             "nodes": [n.to_dict() for n in self.nodes],
             "links": {s: dict(d) for s, d in self.links.items()},
+            "tcp_congestion": self.tcp_congestion,
         }
 
     @classmethod
@@ -128,6 +141,12 @@ class TestbedSpec:
                 bad("subnet", f"{subnet}: use a non-loopback IPv4 network of /24 or larger")
         except ValueError as exc:
             bad("subnet", f"{subnet!r} is not an IPv4 network ({exc}); e.g. 10.77.0.0/24")
+        congestion = data.get("tcp_congestion")
+        if congestion is None:
+            congestion = DEFAULT_TCP_CONGESTION
+        problem = tcp_congestion_problem(congestion)
+        if problem:
+            bad("tcp_congestion", problem)
         nodes: list[NodeSpec] = []
         raw_nodes = data.get("nodes")
         if not isinstance(raw_nodes, list) or not raw_nodes:
@@ -162,7 +181,15 @@ class TestbedSpec:
         if problems:
             raise InvalidInput(problems, "testbed spec")
         assert isinstance(deployment, str)
-        return cls(deployment, tuple(nodes), links, str(subnet))
+        return cls(deployment, tuple(nodes), links, str(subnet), str(congestion))
+
+
+def tcp_congestion_problem(value: Any) -> str | None:
+    """Why ``value`` is not a TCP congestion control setting (a name, or "" for the host's)."""
+    if isinstance(value, str) and (value == "" or _TCP_CONGESTION.match(value)):
+        return None
+    return (f"{value!r} is not a TCP congestion control name: give one the host allows "
+            "(e.g. reno, cubic, bbr), or \"\" to keep the host's default")
 
 
 def _number(value: Any, where: str, bad, *, positive: bool) -> float | None:

@@ -13,7 +13,9 @@ default ``auto``):
     run under supervisord as group ``testbed``) holds the packets arriving at each node
     from each peer for ``delay_ms(peer) + delay_ms(node)``. Each namespace keeps
     TCP windows open across idle periods (``net.ipv4.tcp_slow_start_after_idle = 0``), as
-    long-lived connections over a WAN are usually tuned.
+    long-lived connections over a WAN are usually tuned, and uses the spec's TCP
+    congestion control (``net.ipv4.tcp_congestion_control``, ``reno`` by default; see
+    :mod:`jupiter.local.spec`).
 ``loopback`` (no root, no iproute2, or requested)
     node ``i`` is ``127.0.1.(i+2)`` on the host's loopback; nothing is shaped or delayed and
     the state says ``shaped: false`` with the reason.
@@ -46,6 +48,9 @@ MODE_ENV = "JUPITER_LOCAL_MODE"
 STATE_FILE = "testbed.json"
 MODES = ("auto", "netns", "loopback")
 SLOW_START_AFTER_IDLE = "/proc/sys/net/ipv4/tcp_slow_start_after_idle"
+TCP_CONGESTION = "/proc/sys/net/ipv4/tcp_congestion_control"
+# the algorithms a namespace other than the host's may choose (set by the host, read only here)
+TCP_ALLOWED_CONGESTION = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
 
 
 class TestbedError(JupiterError):
@@ -134,6 +139,7 @@ def layout(spec: TestbedSpec, mode: str, reason: str | None) -> dict[str, Any]:
         "links": links,
         "cgroups": cg_reason is None,
         "cgroups_reason": cg_reason,
+        "tcp_congestion": (spec.tcp_congestion or None) if mode == "netns" else None,
         "latency_emulated": mode == "netns" and spec.has_delays,
         "latency_reason": (
             f"{mode} mode: link delays (delay_ms) are not emulated"
@@ -162,6 +168,8 @@ def apply(
     want = layout(spec, kind, reason)
     if want["latency_emulated"]:
         delay.iptables()  # fails before anything changes when the delays cannot be applied
+    if want["tcp_congestion"]:
+        check_tcp_congestion(want["tcp_congestion"])  # likewise
     guard = contextlib.nullcontext() if dry_run else locked(state_dir, "testbed")
     with guard:
         changes: list[str] = []
@@ -283,8 +291,28 @@ def _reconcile_netns(spec: TestbedSpec, want: dict[str, Any], dry_run: bool) -> 
         if not exists or _sysctl(ns, SLOW_START_AFTER_IDLE) != "0":
             do(f"keep TCP windows open after idle in {ns}", _set_sysctl, ns,
                SLOW_START_AFTER_IDLE, "0")
+        congestion = want["tcp_congestion"]
+        if congestion and (not exists or _sysctl(ns, TCP_CONGESTION) != congestion):
+            do(f"TCP congestion control {congestion} in {ns}", _set_sysctl, ns,
+               TCP_CONGESTION, congestion)
     changes += _remove_netns(dep, dry_run, keep=len(want["nodes"]), links=links)
     return changes
+
+
+def check_tcp_congestion(name: str) -> None:
+    """Fail unless a namespace may use the TCP congestion control ``name``."""
+    try:
+        with open(TCP_ALLOWED_CONGESTION, encoding="ascii") as fh:
+            allowed = fh.read().split()
+    except OSError as exc:
+        raise TestbedError(f"cannot read {TCP_ALLOWED_CONGESTION} ({exc}): set the testbed's "
+                           "tcp_congestion to \"\" to keep the host's default") from exc
+    if name not in allowed:
+        raise TestbedError(
+            f"testbed tcp_congestion {name!r}: a network namespace may only use a TCP "
+            f"congestion control the host allows (net.ipv4.tcp_allowed_congestion_control: "
+            f"{' '.join(allowed) or 'none'}); set jupiter_tcp_congestion to one of them, or to "
+            "\"\" to keep the host's default")
 
 
 def _check_subnet_free(subnet: str, bridge: str) -> None:

@@ -351,6 +351,14 @@ def test_bad_namespace() -> None:
         inventory_from_hostvars(G, everywhere(jupiter_namespace="Team_A"), cores=2)
 
 
+def test_tcp_congestion_is_shared_and_checked() -> None:
+    inv = inventory_from_hostvars(G, everywhere(jupiter_tcp_congestion="cubic"), cores=2)
+    assert inv.vars["jupiter_tcp_congestion"] == "cubic"
+    with pytest.raises(InvalidInput, match="jupiter_tcp_congestion 'Cubic!' is not a TCP "
+                       "congestion control name"):
+        inventory_from_hostvars(G, everywhere(jupiter_tcp_congestion="Cubic!"), cores=2)
+
+
 def test_check_placement() -> None:
     inv = inventory_from_hostvars(groups_of(["home"], ["edge1", "edge2"]), {}, cores=2).to_dict()
     app = {

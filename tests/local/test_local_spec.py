@@ -58,6 +58,23 @@ def test_spec_reports_every_problem_with_its_field() -> None:
     assert "Bad_Name" in str(err.value)
 
 
+def test_spec_tcp_congestion_defaults_to_reno_and_is_checked() -> None:
+    spec = TestbedSpec.from_dict({"deployment": "d", "nodes": NODES})
+    assert spec.tcp_congestion == "reno" and spec.to_dict()["tcp_congestion"] == "reno"
+    assert layout(spec, "netns", None)["tcp_congestion"] == "reno"
+    assert layout(spec, "loopback", "why")["tcp_congestion"] is None  # no namespaces
+    keep = TestbedSpec.from_dict({"deployment": "d", "nodes": NODES, "tcp_congestion": ""})
+    assert keep.tcp_congestion == "" and layout(keep, "netns", None)["tcp_congestion"] is None
+    assert TestbedSpec.from_dict(spec.to_dict()) == spec
+    for bad in ("BBR", "cubic; reboot", 3):
+        with pytest.raises(InvalidInput) as err:
+            TestbedSpec.from_dict({"deployment": "d", "nodes": NODES, "tcp_congestion": bad},
+                                  "spec.json")
+        (problem,) = err.value.problems
+        assert (problem.file, problem.field) == ("spec.json", "tcp_congestion")
+        assert f"{bad!r} is not a TCP congestion control name" in problem.message
+
+
 @pytest.mark.parametrize("mbit", [0, -3, 20000, "fast"])
 def test_spec_rejects_bad_rates(mbit: object) -> None:
     with pytest.raises(InvalidInput, match=r"links\.home\.edge1"):

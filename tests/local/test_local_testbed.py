@@ -102,6 +102,51 @@ def test_drift_is_repaired_and_node_removal_cleans_up(testbeds: Testbeds) -> Non
     assert "rate 10Mbit" in iproute.tc("class", "show", "dev", "eth0", netns=ns0)
 
 
+def test_namespaces_use_the_spec_tcp_settings_and_drift_is_repaired(testbeds: Testbeds) -> None:
+    spec = testbeds.spec(THREE[:2], {"home": {"edge1": 20}})
+    dep = spec.deployment
+    assert spec.tcp_congestion == "reno"  # the default
+    state_dir, _, state = testbeds.apply(spec)
+    assert state["tcp_congestion"] == "reno"
+    ns = [names.netns_name(dep, i) for i in range(2)]
+    for n in ns:  # read back from each namespace's own /proc/sys/net
+        assert testbed._sysctl(n, testbed.TCP_CONGESTION) == "reno"
+        assert testbed._sysctl(n, testbed.SLOW_START_AFTER_IDLE) == "0"
+    with open(testbed.TCP_ALLOWED_CONGESTION) as fh:
+        allowed = fh.read().split()
+    others = [a for a in allowed if a != "reno"]
+    assert others, f"this test needs a second allowed TCP congestion control, got {allowed}"
+    # change both behind the testbed's back: status names the drift, apply repairs it
+    testbed._set_sysctl(ns[1], testbed.TCP_CONGESTION, others[0])
+    testbed._set_sysctl(ns[0], testbed.SLOW_START_AFTER_IDLE, "1")
+    drift = testbed.status(dep, str(state_dir))["drift"]
+    assert f"TCP congestion control reno in {ns[1]}" in drift
+    assert f"keep TCP windows open after idle in {ns[0]}" in drift
+    _, changed, _ = testbeds.apply(spec)
+    assert changed and testbed._sysctl(ns[1], testbed.TCP_CONGESTION) == "reno"
+    assert testbed._sysctl(ns[0], testbed.SLOW_START_AFTER_IDLE) == "0"
+    assert testbed.status(dep, str(state_dir))["drift"] == []
+    # "" leaves each namespace's algorithm as it is
+    keep = type(spec)(dep, spec.nodes, spec.links, spec.subnet, "")
+    testbed._set_sysctl(ns[1], testbed.TCP_CONGESTION, others[0])
+    _, _, state = testbeds.apply(keep)
+    assert state["tcp_congestion"] is None
+    assert testbed._sysctl(ns[1], testbed.TCP_CONGESTION) == others[0]
+
+
+def test_a_tcp_congestion_the_host_does_not_allow_fails_before_any_change(
+    testbeds: Testbeds,
+) -> None:
+    spec = testbeds.spec(THREE[:2], {"home": {"edge1": 20}})
+    spec = type(spec)(spec.deployment, spec.nodes, spec.links, spec.subnet, "jupiterfake")
+    with pytest.raises(TestbedError, match=r"tcp_congestion 'jupiterfake': a network namespace "
+                       r"may only use a TCP congestion control the host allows \(net\.ipv4\."
+                       r"tcp_allowed_congestion_control: .*reno.*\); set jupiter_tcp_congestion"):
+        testbeds.apply(spec)
+    assert leftovers(spec.deployment) == []
+    assert not (testbeds.state_dir(spec) / "testbed.json").exists()
+
+
 def test_destroy_without_state_file_finds_everything_by_name(testbeds: Testbeds) -> None:
     spec = testbeds.spec(THREE, LINKS, deployment="t" + os.urandom(8).hex())  # hashed names
     assert len(spec.deployment) > 15
