@@ -83,12 +83,15 @@ async def wait_item(session: aiohttp.ClientSession, url: str, item: str, deadlin
         left = deadline - time.monotonic()
         if left <= 0:
             raise JupiterError(f"timed out waiting for item {item!r} to complete or fail")
-        async with session.get(f"{url.rstrip('/')}/results/{quote(item, safe='')}",
-                               params={"wait": f"{min(WINDOW_POLL_S, left):.3f}"}) as resp:
-            if resp.status != 200:
-                raise JupiterError(f"home answered {resp.status} for item {item!r}: "
-                                   f"{(await resp.text())[:200]}")
-            status = (await resp.json())["status"]
+        try:
+            async with session.get(f"{url.rstrip('/')}/results/{quote(item, safe='')}",
+                                   params={"wait": f"{min(WINDOW_POLL_S, left):.3f}"}) as resp:
+                if resp.status != 200:
+                    raise JupiterError(f"home answered {resp.status} for item {item!r}: "
+                                       f"{(await resp.text())[:200]}")
+                status = (await resp.json())["status"]
+        except (aiohttp.ClientError, ValueError, KeyError) as exc:
+            raise JupiterError(f"waiting for item {item!r} at {url}: {exc!r}") from exc
         if status in ("completed", "failed"):
             return status
 
