@@ -10,7 +10,7 @@ measured figure, latency and throughput alike, smallest (ties: the smaller worst
 the best point of a grid, then a Nelder-Mead search from it.
 
 :func:`observation_from_dir` reads a deployment kept by ``bench/mapping.py --keep``
-(``profile.json``, ``mapping.json``, ``report.json``); ``bench/calibrate.py`` is the
+(``mapping-profile.json``, ``mapping.json``, ``report.json``); ``bench/calibrate.py`` is the
 command line. Everything else here is pure.
 """
 
@@ -189,12 +189,16 @@ def fit_overheads(observations: Sequence[Observation], *,
 
 
 # ---- the edge: a deployment kept on disk --------------------------------------------------
+MAPPING_PROFILE = "mapping-profile.json"  # the profile a mapping was computed from
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidInput([Problem(str(path), "missing; a kept deployment holds profile.json, "
-                                    "mapping.json and report.json (bench/mapping.py --keep)")],
+        raise InvalidInput([Problem(str(path), "missing; a kept deployment holds "
+                                    "mapping-profile.json (or profile.json), mapping.json and "
+                                    "report.json (bench/mapping.py --keep)")],
                            "kept deployment") from None
     except (OSError, ValueError) as err:
         raise InvalidInput([Problem(str(path), f"unreadable JSON: {err}")],
@@ -212,12 +216,29 @@ def _measured(measured: dict[str, Any], key: str, path: Path) -> float | None:
 
 
 def observation_from_dir(folder: str | Path, app: App, *, label: str | None = None) -> Observation:
-    """The observation kept in ``folder`` (profile.json, mapping.json, report.json)."""
+    """The observation kept in ``folder`` (mapping-profile.json, mapping.json, report.json).
+
+    The profile is the one the mapping was computed from: ``mapping-profile.json`` (the wave
+    role stores it beside the mapping), else ``profile.json`` unless it was published after
+    the mapping (its ``generated_at`` is not the mapping's ``created_at``). DRUPE keeps
+    publishing while the items run, and a profile measured on busy nodes would predict
+    another deployment."""
     folder = Path(folder)
-    profile = api.parse_profile(_read_json(folder / "profile.json"),
-                                source=str(folder / "profile.json"))
     mapping = _read_json(folder / "mapping.json")
     report = _read_json(folder / "report.json")
+    profile_file = folder / MAPPING_PROFILE
+    if not profile_file.is_file():
+        profile_file = folder / "profile.json"
+    raw_profile = _read_json(profile_file)
+    profile = api.parse_profile(raw_profile, source=str(profile_file))
+    created = mapping.get("created_at") if isinstance(mapping, dict) else None
+    if (profile_file.name != MAPPING_PROFILE and created is not None
+            and created != raw_profile.get("generated_at")):
+        raise InvalidInput([Problem(
+            str(profile_file), f"published at {raw_profile.get('generated_at')!r}, not the "
+            f"profile the mapping of {created!r} was computed from (DRUPE published again while "
+            f"the items ran); keep {MAPPING_PROFILE} with the deployment, or leave it out",
+            field="generated_at")], "kept deployment")
     mapping_file = str(folder / "mapping.json")
     if not isinstance(mapping, dict) or not isinstance(mapping.get("mapping"), dict):
         raise InvalidInput([Problem(mapping_file, "no 'mapping' object {task: node}",

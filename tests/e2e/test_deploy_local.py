@@ -104,6 +104,10 @@ def _run_deploy_and_check(tmp_path: Path, app: str, mode_env: dict[str, str]) ->
         assert summary["items_completed"] == summary["items_submitted"] > 0
         assert summary["items_failed"] == 0
         assert Path(summary["picture"]).is_file()
+        # the profile the mapping was computed from is kept beside it (profile.json moves on)
+        mapping = json.loads((state_dir / "mapping.json").read_text())
+        used = json.loads((state_dir / "mapping-profile.json").read_text())
+        assert used["generated_at"] == mapping["created_at"] and used["exec"]
 
         # Links wait both ends' jupiter_delay_ms (netns mode), and DRUPE measured it.
         testbed_state = json.loads((state_dir / "testbed.json").read_text())

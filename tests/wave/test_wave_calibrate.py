@@ -151,6 +151,30 @@ def test_a_broken_kept_deployment_is_named(tmp_path, broken, message):
     assert str(folder) in str(err.value)
 
 
+def test_the_profile_a_mapping_was_computed_from_is_read_not_a_later_one(tmp_path):
+    ob = _observations()[0]
+    folder = _keep(tmp_path / "kept", ob)
+    used = replace(ob.profile, generated_at=1000.0)
+    mapping = json.loads((folder / "mapping.json").read_text())
+    (folder / "mapping.json").write_text(json.dumps({**mapping, "created_at": 1000.0}))
+    (folder / "profile.json").write_text(json.dumps(used.to_dict()))
+    assert observation_from_dir(folder, ob.app).profile == used  # still the one used
+    # DRUPE published again while the items ran (a busy node measured slower)
+    busy = {n: replace(p, speed=p.speed / 10) for n, p in used.nodes.items()}
+    later = replace(used, generated_at=1058.0, nodes=busy)
+    (folder / "profile.json").write_text(json.dumps(later.to_dict()))
+    with pytest.raises(InvalidInput) as err:
+        observation_from_dir(folder, ob.app)
+    assert (f"{folder / 'profile.json'} [generated_at]: published at 1058.0, not the profile "
+            "the mapping of 1000.0 was computed from") in str(err.value)
+    assert "keep mapping-profile.json with the deployment" in str(err.value)
+    # the wave role's record of the profile it used wins over profile.json
+    (folder / "mapping-profile.json").write_text(json.dumps(used.to_dict()))
+    back = observation_from_dir(folder, ob.app)
+    assert back.profile == used
+    assert prediction_errors([back], TRUTH)[0].values() == pytest.approx([0.0, 0.0], abs=1e-9)
+
+
 def test_kept_dirs_refuses_a_missing_folder(tmp_path):
     with pytest.raises(InvalidInput, match="not a folder"):
         kept_dirs([tmp_path / "nope"])
