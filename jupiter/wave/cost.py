@@ -22,6 +22,10 @@ schedule in well under a second:
 * ``share[n]`` the cores node ``n`` sustains (``speed / burst_speed``: below 1 under a CPU
   quota, capped at ``cpu_count``; 1 when the burst speed is unknown). With a stream, a
   node's busy time per item is ``sum(cpu) / share``.
+* ``cores[n]`` the tasks node ``n`` runs at once, one process per task (its profile's
+  ``cpu_count``; 1 in ``from_matrices``, the literature's one task at a time). A CPU quota
+  limits the CPU they use together, not how many run: a node with half a core on a
+  two-core machine runs two tasks side by side until its quota of the period is spent.
 * ``host[n]`` the machine a node runs on and ``host_cores[h]`` its cores: nodes whose
   profiles name the same non-empty ``host`` (emulated nodes on one machine) share its
   ``cpu_count`` cores; any other node is a machine of its own.
@@ -93,6 +97,7 @@ class CostModel:
     share: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] sustained cores
     host: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [N]
     host_cores: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [H]
+    cores: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] tasks run at once
     cpu: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [V, N] CPU per item
     byte_cpu: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] s per byte
     # [N, N] bytes a link passes at once before its rate applies (a shaper's bucket)
@@ -112,9 +117,11 @@ class CostModel:
             self.pin = np.full(V, -1, dtype=np.int64)
         if self.share.size == 0:
             self.share = np.ones(N)
-        if self.host.size == 0:  # every node a machine of its own, one task at a time
+        if self.cores.size == 0:  # one task at a time
+            self.cores = np.ones(N)
+        if self.host.size == 0:  # every node a machine of its own
             self.host = np.arange(N, dtype=np.int64)
-            self.host_cores = np.ones(N)
+            self.host_cores = self.cores.copy()
         self.H = int(self.host_cores.size)
         # machines holding several nodes (a machine of one node adds no stage of its own)
         self.shared_host = np.bincount(self.host, minlength=self.H) > 1  # [H]
@@ -549,8 +556,8 @@ def build_cost_model(
     host = np.array([machines.setdefault(p.host or f"\0{i}", len(machines))
                      for i, p in enumerate(profiles)], dtype=np.int64)
     host_cores = np.ones(len(machines))
-    for i, h in enumerate(host.tolist()):  # a shared machine: its cores; else one at a time
-        host_cores[h] = cores[i] if profiles[i].host else 1.0
+    for i, h in enumerate(host.tolist()):  # a machine's cores, shared by its nodes
+        host_cores[h] = cores[i]
     return CostModel(
         tasks=names,
         nodes=node_list,
@@ -571,6 +578,7 @@ def build_cost_model(
         share=share,
         host=host,
         host_cores=host_cores,
+        cores=cores,
         cpu=cpu_item,
         byte_cpu=byte_cpu,
         link_burst=link_burst,

@@ -3,8 +3,9 @@
 Latency: a discrete-event simulation of how CIRCE runs one item through the mapping.
 Home injects the item at time 0 (so the transfers home -> ingress tasks count), a task
 starts when all its inputs have arrived, its node is free and a core of its machine is
-free; a node runs one task at a time and, when several are waiting, the one with the
-longest remaining path (upward rank under this mapping) first. Nodes on one machine
+free; a node runs up to ``cores`` tasks at once (one process each; its CPU quota limits
+the CPU they use together) and, when more are waiting, the ones with the longest
+remaining path (upward rank under this mapping) first. Nodes on one machine
 (the same ``host`` in the profile, e.g. emulated nodes) share its cores; home's ingress
 and egress work (``source``, ``sink``) takes a core of home's machine but not home's task
 slot. A node under a CPU quota (``share`` < 1) runs at burst speed while the quota of one
@@ -106,7 +107,8 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
     finish = [0.0] * V
     arrival = [0.0] * V
     remaining = [len(p) for p in cm.pred]
-    running = [False] * cm.N
+    running = [0] * cm.N  # tasks running on each node
+    slots = cm.cores.astype(np.int64).tolist()  # tasks each node runs at once
     queues: list[list[tuple[float, int, int]]] = [[] for _ in range(cm.H)]  # per machine
     # events: (time, 0 finish | 1 ready, seq, vertex); finishes first at equal times
     events = [(0.0, 1, v, v) for v in range(V) if remaining[v] == 0]
@@ -122,7 +124,7 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
             h = host_of[nodes[v]]
             if kind == 0:
                 if v < T:
-                    running[nodes[v]] = False
+                    running[nodes[v]] -= 1
                 if v < T or dur[v] > 0:
                     free[h] += 1
                     touched.append(h)
@@ -151,10 +153,10 @@ def simulate(cm: CostModel, assign: np.ndarray) -> Plan:
                 entry = pop(queue)
                 v = entry[2]
                 if v < T:
-                    if running[nodes[v]]:
+                    if running[nodes[v]] >= slots[nodes[v]]:
                         waiting.append(entry)
                         continue
-                    running[nodes[v]] = True
+                    running[nodes[v]] += 1
                 free[h] -= 1
                 start[v] = now
                 f = now + dur[v]

@@ -38,11 +38,17 @@ def _warm(profile, share: float = 0.4):
 
 
 def _profile():
+    """Single-core nodes: one task at a time, so every constant moves the predictions
+    smoothly (on two cores which tasks overlap changes in steps, and the search can stop
+    on such a step short of the truth)."""
     app = dnad_app()
     slow = {(s, d): (0.004, 10e6) for s in SPEEDS for d in SPEEDS if s != d and "pi" in (s, d)}
-    return _warm(make_profile(SPEEDS, latency=0.001, bandwidth_bps=100e6, links=slow,
-                              exec_={t.name: {n: (0.001 / sp, 20_000) for n, sp in SPEEDS.items()}
-                                     for t in app.tasks}))
+    profile = make_profile(SPEEDS, latency=0.001, bandwidth_bps=100e6, links=slow,
+                           exec_={t.name: {n: (0.001 / sp, 20_000) for n, sp in SPEEDS.items()}
+                                  for t in app.tasks})
+    profile = replace(profile, nodes={n: replace(p, cpu_count=1)
+                                      for n, p in profile.nodes.items()})
+    return _warm(profile)
 
 
 def _observations() -> list[Observation]:
@@ -186,10 +192,11 @@ def test_the_calibrate_bench_prints_the_baseline_and_the_fit(tmp_path):
     from jupiter.app.loader import load_app
 
     app = load_app(app_dir)
-    profile = _warm(make_profile(SPEEDS, latency=0.001, bandwidth_bps=100e6,
-                                 exec_={t.name: {n: (0.001 / sp, 20_000)
-                                                 for n, sp in SPEEDS.items()}
-                                        for t in app.tasks}))
+    profile = make_profile(SPEEDS, latency=0.001, bandwidth_bps=100e6,
+                           exec_={t.name: {n: (0.001 / sp, 20_000) for n, sp in SPEEDS.items()}
+                                  for t in app.tasks})
+    profile = _warm(replace(profile, nodes={n: replace(p, cpu_count=1)  # as in _profile
+                                            for n, p in profile.nodes.items()}))
     options = {"home": "home", "input_bytes": 60_000}
     for algorithm in ALGORITHMS:
         m = api.schedule(app, profile, list(SPEEDS), algorithm=algorithm, **options)

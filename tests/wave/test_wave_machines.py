@@ -53,11 +53,20 @@ def test_nodes_on_one_machine_share_its_cores_in_the_latency() -> None:
         pytest.approx(2.0)
 
 
-def test_a_node_still_runs_one_task_at_a_time_on_a_shared_machine() -> None:
-    nodes = {n: NodeProfile(cpu_count=4, host="m1") for n in ("home", "n1", "n2")}
-    p = predict(fork_app(), profile(nodes, fork_exec()), {"a": "n1", "b": "n1", "c": "n1"},
-                "home")
-    assert p.latency_s == pytest.approx(3.0)
+def test_a_node_runs_its_tasks_side_by_side_up_to_its_cores() -> None:
+    mapping = {"a": "n1", "b": "n1", "c": "n1"}
+    # a node that sees 4 cores of its machine runs b and c (one process each) at once
+    four = {n: NodeProfile(cpu_count=4, host="m1") for n in ("home", "n1", "n2")}
+    assert predict(fork_app(), profile(four, fork_exec()), mapping, "home").latency_s == \
+        pytest.approx(2.0)
+    # a single-core node takes them in turn
+    one = {n: NodeProfile(cpu_count=1, host="m1") for n in ("home", "n1", "n2")}
+    assert predict(fork_app(), profile(one, fork_exec()), mapping, "home").latency_s == \
+        pytest.approx(3.0)
+    # a machine of its own: likewise its cores
+    own = {n: NodeProfile(cpu_count=2) for n in ("home", "n1", "n2")}
+    assert predict(fork_app(), profile(own, fork_exec()), mapping, "home").latency_s == \
+        pytest.approx(2.0)
 
 
 def test_a_shared_machine_bounds_the_period_and_is_named() -> None:

@@ -49,15 +49,22 @@ def test_a_slow_link_is_the_bottleneck():
     assert p.latency_s == pytest.approx(0.01 + 1 + 5.01 + 2 + 0.0105)
 
 
-def test_tasks_on_one_node_run_one_at_a_time_longest_path_first():
+def test_tasks_on_a_single_core_node_run_one_at_a_time_longest_path_first():
     app = make_app({"a": ["b", "c"], "b": ["home"], "c": ["home"]})
     prof = make_profile(SPEEDS, exec_={"a": {"n1": (1.0, 1000)}, "b": {"n1": (2.0, 0)},
                                        "c": {"n1": (1.0, 0)}})
+    prof.nodes["n1"].cpu_count = 1
     p = predict(app, prof, {"a": "n1", "b": "n1", "c": "n1"}, "home")
     # a 0.01-1.01; b (longer) 1.01-3.01; c 3.01-4.01; c's result home at 4.02
     start = dict(zip(["a", "b", "c"], p.plan.start[:3].tolist(), strict=True))
     assert start == pytest.approx({"a": 0.01, "b": 1.01, "c": 3.01})
     assert p.latency_s == pytest.approx(4.02)
+    # two cores: b and c run side by side; b's result home at 3.02
+    prof.nodes["n1"].cpu_count = 2
+    p = predict(app, prof, {"a": "n1", "b": "n1", "c": "n1"}, "home")
+    start = dict(zip(["a", "b", "c"], p.plan.start[:3].tolist(), strict=True))
+    assert start == pytest.approx({"a": 0.01, "b": 1.01, "c": 1.01})
+    assert p.latency_s == pytest.approx(3.02)
 
 
 def test_predict_accepts_a_mapping_object_and_checks_names(dnad):

@@ -58,8 +58,9 @@ def problems(draw):
 
 
 def check_plan(cm, plan, edge_cost, machines=True):
-    """Precedence, one task at a time per node and (simulated plans; the list schedulers
-    plan as if every node were a machine of its own) at most its cores busy per machine."""
+    """Precedence and, per node, at most ``cores`` tasks at once and at most its machine's
+    cores busy per machine (simulated plans); one task at a time per node (the list
+    schedulers plan as in HEFT's model, every node a machine of its own)."""
     for e in range(cm.E):
         u, v = int(cm.esrc[e]), int(cm.edst[e])
         assert plan.start[v] >= plan.finish[u] + edge_cost[e] - 1e-9
@@ -68,9 +69,16 @@ def check_plan(cm, plan, edge_cost, machines=True):
     real = np.arange(cm.T)
     for q in range(cm.N):
         on = real[plan.assign[: cm.T] == q]
-        spans = sorted(zip(plan.start[on].tolist(), plan.finish[on].tolist(), strict=True))
-        for (_, end), (begin, _) in itertools.pairwise(spans):
-            assert end <= begin + 1e-9
+        slots = cm.cores[q] if machines else 1
+        for v in on.tolist():  # tasks of node q running at v's start, v included
+            t = plan.start[v]
+            at_once = [u for u in on.tolist()
+                       if plan.start[u] <= t + 1e-12 and plan.finish[u] > t + 1e-12]
+            assert len(at_once) <= slots or plan.finish[v] <= t + 1e-12
+        if not machines:
+            spans = sorted(zip(plan.start[on].tolist(), plan.finish[on].tolist(), strict=True))
+            for (_, end), (begin, _) in itertools.pairwise(spans):
+                assert end <= begin + 1e-9
     if not machines:
         return
     busy = [v for v in range(cm.V) if v < cm.T or plan.finish[v] > plan.start[v]]
@@ -109,10 +117,11 @@ def test_every_algorithm_gives_a_valid_mapping_and_schedule(problem):
         assert pred.latency_s == pred.plan.finish.max()
         node, link = loads(cm, assign)
         assert pred.period_s == max(node.max(), link.max(), host_loads(cm, assign).max())
-        # a node runs its tasks of one item one at a time: their runs fit in the latency
+        # a node runs at most ``cores`` of its tasks of one item at once: their runs fit in
+        # that many times the latency
         runs = np.zeros(cm.N)
         np.add.at(runs, assign, cm.W[np.arange(cm.V), assign])
-        assert (runs <= pred.latency_s * (1 + 1e-9) + 1e-9).all()
+        assert (runs <= cm.cores * pred.latency_s * (1 + 1e-9) + 1e-9).all()
         assert (node * cm.share >= runs * (1 - 1e-9)).all()  # a stream pays at least that
         results[algorithm] = pred
     h, s = results["heft"], results["stream"]
