@@ -6,6 +6,7 @@
   mixed two items would change the bytes at home.
 * :func:`diamond_app`: A -> (B, C) -> D -> home with the ``process`` interface.
 * :func:`chain_app`: a linear chain of ``process`` tasks (optionally slow / failing).
+* :func:`gated_script`: a ``process`` task that works only once a gate file exists.
 """
 
 from __future__ import annotations
@@ -269,3 +270,29 @@ def chain_app(root: Path, stages: int = 3, *, work_seconds: dict[int, float] | N
         child = f"s{i + 1}" if i + 1 < stages else HOME
         tasks.append(_task(f"s{i}", f"scripts/s{i}.py", [child], interface="process"))
     return App(name="chain-test", tasks=tuple(tasks), root=str(root))
+
+
+# The task is "slow": it works only while the gate file exists (the app's own behaviour;
+# a test opens the gate once it has observed what it waits for).
+GATED = '''
+import os
+import time
+
+GATE = {gate!r}
+
+
+def process(item, inputs):
+    deadline = time.monotonic() + 120
+    while not os.path.exists(GATE):
+        if time.monotonic() > deadline:
+            raise TimeoutError("gate never opened")
+        time.sleep(0.01)
+    (name, data), = inputs.items()
+    return {{item + {suffix!r}: data.upper()}}
+'''
+
+
+def gated_script(gate: Path, suffix: str) -> str:
+    """A task script whose output ``<item><suffix>`` (its input upper-cased) waits for
+    ``gate`` to exist."""
+    return GATED.format(gate=str(gate), suffix=suffix)

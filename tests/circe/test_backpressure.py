@@ -7,6 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
+from circe_apps import gated_script
+
 from jupiter.app.model import HOME, App, Task
 from jupiter.circe.transport import FILES_HEADER, SHA_HEADER, sha256_hex
 
@@ -19,30 +21,11 @@ def process(item, inputs):
     return {item + ".s0": data}
 '''
 
-# The child is "slow": it works only while the gate file exists (the app's own behaviour;
-# the test opens the gate once it has observed the spools full).
-GATED = '''
-import os
-import time
-
-GATE = {gate!r}
-
-
-def process(item, inputs):
-    deadline = time.monotonic() + 120
-    while not os.path.exists(GATE):
-        if time.monotonic() > deadline:
-            raise TimeoutError("gate never opened")
-        time.sleep(0.01)
-    (name, data), = inputs.items()
-    return {{item + ".s1": data.upper()}}
-'''
-
 
 def gated_app(root: Path, gate: Path) -> App:
     (root / "scripts").mkdir(parents=True)
     (root / "scripts" / "s0.py").write_text(PASS)
-    (root / "scripts" / "s1.py").write_text(GATED.format(gate=str(gate)))
+    (root / "scripts" / "s1.py").write_text(gated_script(gate, ".s1"))
     return App(name="gated", root=str(root), tasks=(
         Task(name="s0", key="s0", script="scripts/s0.py", children=("s1",),
              interface="process"),

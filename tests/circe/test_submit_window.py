@@ -7,33 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from circe_apps import gated_script
+
 from jupiter.app.model import HOME, App, Task
 
 WINDOW = 3
 ITEMS = 12
 
-# The task works only while the gate file exists (the test opens it once the window is full).
-GATED = '''
-import os
-import time
-
-GATE = {gate!r}
-
-
-def process(item, inputs):
-    deadline = time.monotonic() + 120
-    while not os.path.exists(GATE):
-        if time.monotonic() > deadline:
-            raise TimeoutError("gate never opened")
-        time.sleep(0.01)
-    (name, data), = inputs.items()
-    return {{item + ".out": data.upper()}}
-'''
-
 
 def gated_app(root: Path, gate: Path) -> App:
     (root / "scripts").mkdir(parents=True)
-    (root / "scripts" / "gated.py").write_text(GATED.format(gate=str(gate)))
+    (root / "scripts" / "gated.py").write_text(gated_script(gate, ".out"))
     return App(name="gated", root=str(root), tasks=(
         Task(name="gated", key="gated", script="scripts/gated.py", children=(HOME,),
              interface="process"),
