@@ -212,8 +212,27 @@ def _link_turns(cm: CostModel, assign: np.ndarray
 
 def loads(cm: CostModel, assign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Busy seconds per item of every node ([N]) and every directed link ([N, N])."""
+    return _loads(cm, assign, cm.stream_cpu(assign))
+
+
+def host_loads(cm: CostModel, assign: np.ndarray) -> np.ndarray:
+    """Busy seconds per item of every machine shared by several nodes ([H]; 0 for a
+    machine of one node, whose node stage already bounds it)."""
+    return _host_loads(cm, assign, cm.stream_cpu(assign))
+
+
+def stage_loads(cm: CostModel, assign: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`loads` and :func:`host_loads` at once, the stream's CPU computed once."""
+    cpu = cm.stream_cpu(assign)
+    node, link = _loads(cm, assign, cpu)
+    return node, link, _host_loads(cm, assign, cpu)
+
+
+def _loads(cm: CostModel, assign: np.ndarray, cpu: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
     node = np.zeros(cm.N)
-    np.add.at(node, assign, cm.stream_cpu(assign) / cm.share[assign])
+    np.add.at(node, assign, cpu / cm.share[assign])
     link = np.zeros((cm.N, cm.N))
     if cm.E:
         pu, pv = assign[cm.esrc], assign[cm.edst]
@@ -222,12 +241,10 @@ def loads(cm: CostModel, assign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return node, link
 
 
-def host_loads(cm: CostModel, assign: np.ndarray) -> np.ndarray:
-    """Busy seconds per item of every machine shared by several nodes ([H]; 0 for a
-    machine of one node, whose node stage already bounds it)."""
+def _host_loads(cm: CostModel, assign: np.ndarray, cpu: np.ndarray) -> np.ndarray:
     host = np.zeros(cm.H)
     if cm.shared_hosts:
-        np.add.at(host, cm.host[assign], cm.stream_cpu(assign))
+        np.add.at(host, cm.host[assign], cpu)
         host /= cm.host_cores
         host[~cm.shared_host] = 0.0
     return host
@@ -260,8 +277,7 @@ def bottleneck_name(cm: CostModel, node: np.ndarray, link: np.ndarray,
 def evaluate(cm: CostModel, assign: np.ndarray) -> Prediction:
     """Latency (simulated), period and bottleneck of the mapping ``assign``."""
     plan = simulate(cm, assign)
-    node, link = loads(cm, assign)
-    host = host_loads(cm, assign)
+    node, link, host = stage_loads(cm, assign)
     return Prediction(
         latency_s=plan.makespan,
         period_s=period_of(node, link, host),

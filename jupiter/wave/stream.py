@@ -34,7 +34,7 @@ import numpy as np
 
 from jupiter.wave.cost import CostModel
 from jupiter.wave.heft import heft
-from jupiter.wave.simulate import host_loads, loads, simulate
+from jupiter.wave.simulate import simulate, stage_loads
 
 _REL = 1e-9
 
@@ -130,8 +130,7 @@ def stream(
     bound = simulate(cm, assign).makespan * (1.0 + latency_slack) * (1 + _REL)
     movable = np.array([cm.pin[v] < 0 and cm.allowed[v].sum() > 1 for v in range(cm.T)],
                        dtype=bool)
-    node, link = loads(cm, assign)
-    host = host_loads(cm, assign)
+    node, link, host = stage_loads(cm, assign)
     key = _key(node, link, host)
     limit = max_moves if max_moves is not None else 4 * cm.T + 16
     sims_left = budget // max(1, cm.V)
@@ -149,8 +148,7 @@ def stream(
         for _, _, t, q in candidates[:tries]:
             trial = assign.copy()
             trial[t] = q
-            tnode, tlink = loads(cm, trial)
-            thost = host_loads(cm, trial)
+            tnode, tlink, thost = stage_loads(cm, trial)
             tkey = _key(tnode, tlink, thost)
             if not (tkey[0] < key[0] * (1 - _REL) or (tkey[0] <= key[0] and tkey[1] < key[1])):
                 continue
