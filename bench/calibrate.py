@@ -1,12 +1,13 @@
 """Calibrate WAVE's dispatcher constants on deployments kept by ``bench/mapping.py --keep``.
 
 Reads every kept deployment under the given folders (``profile.json``, ``mapping.json``,
-``report.json``), fits ``task_overhead_s``, ``request_overhead_s`` and ``byte_overhead_s``
-(jupiter.wave.calibrate: the constants whose relative errors over every measured latency
-and throughput have the smallest root mean square) and prints, per deployment, the errors
-with the shipped constants (the baseline, from roles/wave/defaults/main.yml) and with the
-fitted ones. Set the fitted values as ``wave_task_overhead_s`` etc. (inventory
-group_vars) to use them.
+``report.json``), fits ``task_overhead_s``, ``request_overhead_s``, ``byte_overhead_s`` and
+``cold_per_colocated_task`` (jupiter.wave.calibrate: the constants whose relative errors
+over every measured latency and throughput, and each deployment's tasks' CPU per item, have
+the smallest root mean square) and prints, per deployment, the errors with the shipped
+constants (the baseline, from roles/wave/defaults/main.yml) and with the fitted ones
+(``cpu``: the root mean square error of its tasks' CPU per item). Set the fitted values as
+``wave_task_overhead_s`` etc. (inventory group_vars) to use them.
 
 Run: python bench/calibrate.py [--app NAME] KEPT_DIR [KEPT_DIR ...]
 """
@@ -48,11 +49,13 @@ def _pct(value: float | None) -> str:
 
 def format_errors(before: Sequence[Errors], after: Sequence[Errors]) -> str:
     width = max([len(e.label) for e in before] + [10])
-    lines = [f"{'deployment':<{width}}  {'shipped':>13}  {'fitted':>13}",
-             f"{'':<{width}}  {'lat':>6} {'tput':>6}  {'lat':>6} {'tput':>6}"]
+    lines = [f"{'deployment':<{width}}  {'shipped':>20}  {'fitted':>20}",
+             f"{'':<{width}}  {'lat':>6} {'tput':>6} {'cpu':>6}  {'lat':>6} {'tput':>6} "
+             f"{'cpu':>6}"]
     for b, a in zip(before, after, strict=True):
-        lines.append(f"{b.label:<{width}}  {_pct(b.latency)} {_pct(b.throughput)}  "
-                     f"{_pct(a.latency)} {_pct(a.throughput)}")
+        lines.append(f"{b.label:<{width}}  {_pct(b.latency)} {_pct(b.throughput)} "
+                     f"{_num(b.task_cpu_rms, '.0%', 6)}  {_pct(a.latency)} "
+                     f"{_pct(a.throughput)} {_num(a.task_cpu_rms, '.0%', 6)}")
     return "\n".join(lines)
 
 
@@ -63,7 +66,11 @@ def _constants(constants: dict[str, float]) -> str:
 def _summary(errors: Sequence[Errors], bound: float = 0.15) -> str:
     values = [abs(v) for e in errors for v in e.values()]
     within = sum(v <= bound for v in values)
-    return f"worst {max(values):.1%}, {within}/{len(values)} figures within {bound:.0%}"
+    text = f"worst {max(values):.1%}, {within}/{len(values)} figures within {bound:.0%}"
+    cpu = [e.task_cpu_rms for e in errors if e.task_cpu_rms is not None]
+    if cpu:
+        text += f"; tasks' CPU per item rms {max(cpu):.1%} at worst ({len(cpu)} deployments)"
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

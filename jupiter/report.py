@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,17 @@ def single_item_latencies(lone: list[dict[str, Any]]) -> list[float]:
     return latencies[1:] if len(latencies) > 1 else latencies
 
 
+def _fed_until(stream: list[dict[str, Any]]) -> float:
+    """The end of the span a stream's figures are measured over: its last submission, when
+    at least half the stream's items completed by then (a windowed stream), else no end (a
+    folder submitted at once: every completion counts)."""
+    if not stream:
+        return math.inf
+    last_fed = max(r["submitted"] for r in stream)
+    while_fed = sum(1 for r in stream if r["completed"] <= last_fed)
+    return last_fed if while_fed >= max(2, len(stream) / 2) else math.inf
+
+
 def stream_throughput(done: list[dict[str, Any]]) -> float | None:
     """Items per second in steady state: the completion rate of the stream.
 
@@ -171,15 +183,51 @@ def stream_throughput(done: list[dict[str, Any]]) -> float | None:
     of them, which still leaves out the pipeline's fill time. Items that ran alone are not
     part of the stream."""
     stream = split_lone(done)[1]
-    finished = sorted(r["completed"] for r in stream)
-    if stream:
-        last_fed = max(r["submitted"] for r in stream)
-        while_fed = [t for t in finished if t <= last_fed]
-        if len(while_fed) >= max(2, len(finished) / 2):
-            finished = while_fed
+    until = _fed_until(stream)
+    finished = sorted(r["completed"] for r in stream if r["completed"] <= until)
     if len(finished) < 2 or finished[-1] <= finished[0]:
         return None
     return (len(finished) - 1) / (finished[-1] - finished[0])
+
+
+def task_cpu_per_item(runtime: list[dict[str, Any]], stream: list[dict[str, Any]]
+                      ) -> dict[str, float]:
+    """Each task's CPU seconds per item in the stream, from its runtime rows (pure).
+
+    A task process reports with each item it finishes the CPU seconds it has used so far
+    (``process_cpu_s``, every thread: receiving, spooling, the task code, pushing). Over
+    the stream's items it finished while the stream was fed (the span of
+    :func:`stream_throughput`), in finish order, the CPU from its first to its last finish
+    is the work of one item per finish after the first. A value below every earlier one
+    (the process restarted and counts from 0 again) starts a new span."""
+    ids = {r["item"] for r in stream}
+    until = _fed_until(stream)
+    points: dict[str, list[tuple[float, float]]] = {}
+    for row in runtime:
+        if (row.get("item") in ids and row.get("status", "ok") == "ok"
+                and row.get("process_cpu_s") is not None and row.get("finish") is not None
+                and row["finish"] <= until):
+            points.setdefault(row["task"], []).append((row["finish"],
+                                                       float(row["process_cpu_s"])))
+    out: dict[str, float] = {}
+    for task, seen in points.items():
+        cpu = items = 0.0
+        low = high = None
+        count = 0
+        for _, value in sorted(seen):
+            if low is None or value < low:  # the first finish, or a restarted process
+                if count > 1:
+                    cpu, items = cpu + high - low, items + count - 1
+                low = high = value
+                count = 1
+            else:
+                high = max(high, value)
+                count += 1
+        if count > 1:
+            cpu, items = cpu + high - low, items + count - 1
+        if items:
+            out[task] = cpu / items
+    return out
 
 
 def build_report(
@@ -221,6 +269,8 @@ def build_report(
         if row.get("duration") is not None and row.get("status", "ok") == "ok":
             per_task.setdefault(row["task"], []).append(float(row["duration"]))
     exec_profile = (profile or {}).get("exec") or {}
+    cpu_measured = task_cpu_per_item(runtime, stream)
+    cpu_predicted = predicted.get("task_cpu_s") or {}
     task_rows = []
     for t in app["tasks"]:
         node = mapping["mapping"].get(t["name"])
@@ -230,6 +280,8 @@ def build_report(
             "predicted_s": (exec_profile.get(t["name"], {}).get(node) or {}).get("seconds"),
             "measured_p50_s": durations[len(durations) // 2] if durations else None,
             "runs": len(durations),
+            "predicted_cpu_per_item_s": cpu_predicted.get(t["name"]),
+            "cpu_per_item_s": cpu_measured.get(t["name"]),
         })
     return {
         "schema": "jupiter.report/v1",
@@ -269,8 +321,10 @@ def render_text(report: dict[str, Any], where: dict[str, str]) -> str:
         f"{report['items_completed']}/{report['items_submitted']} items completed, "
         f"{report['items_failed']} failed",
         "",
-        table(["task", "node", "predicted s", "measured p50 s", "runs"],
-              [[r["task"], r["node"], r["predicted_s"], r["measured_p50_s"], r["runs"]]
+        table(["task", "node", "predicted s", "measured p50 s", "runs",
+               "stream CPU/item predicted s", "measured s"],
+              [[r["task"], r["node"], r["predicted_s"], r["measured_p50_s"], r["runs"],
+                r.get("predicted_cpu_per_item_s"), r.get("cpu_per_item_s")]
                for r in report["tasks"]]),
         "",
         table(["", "predicted", "measured"], [

@@ -2,7 +2,8 @@
 
 An event: ``{"task": key, "node": node, "item": id, "kind": k, "t": wall-clock seconds}``
 with ``kind`` one of ``enter`` (the item's inputs are all in: it is queued here),
-``start`` (the task code starts on it), ``finish`` (outputs persisted), ``failed`` (every
+``start`` (the task code starts on it), ``finish`` (outputs persisted; ``cpu``: the task's
+CPU seconds so far, for its CPU per item in a stream), ``failed`` (every
 attempt raised, or its outputs could not be routed or delivered; ``error`` says why),
 ``skipped`` (an upstream task failed: not run; ``error`` names it), ``retry`` (one attempt
 raised; ``error``, ``attempt``). Events are best-effort telemetry: the data itself never

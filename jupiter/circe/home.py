@@ -63,7 +63,7 @@ from jupiter.circe.transport import (
 log = logging.getLogger("jupiter.circe.home")
 
 RUNTIME_FIELDS = ("task", "key", "node", "item", "enter", "execute", "finish", "elapsed",
-                  "duration", "waiting", "status", "error")
+                  "duration", "waiting", "status", "error", "process_cpu_s")
 ITEM_FIELDS = ("item", "file", "submitted", "completed", "latency", "status", "error")
 TERMINAL = ("finish", "failed", "skipped")
 EVENTS_MAX_BYTES = 16 * 1024 * 1024  # a POST /events body (independent of max_body_bytes)
@@ -156,6 +156,8 @@ def runtime_rows(rec: ItemRecord, tasks: list[tuple[str, str]], mapping: dict[st
             "waiting": _round(start - enter) if start is not None and enter is not None
             else None,
             "status": status, "error": ev.get("error"),
+            # the task process's CPU seconds so far when it finished the item (cumulative)
+            "process_cpu_s": ev.get("cpu"),
         })
     return rows
 
@@ -704,6 +706,10 @@ class HomeServer(Service):
             raise ValueError("unknown task or item")
         if kind not in self.task_counts[task]:
             raise ValueError(f"unknown event kind {kind!r}")
+        cpu = ev.get("cpu") if kind == "finish" else None  # the task's CPU seconds so far
+        if cpu is not None and (isinstance(cpu, bool) or not isinstance(cpu, int | float)
+                                or not cpu >= 0):
+            raise ValueError(f"cpu must be CPU seconds >= 0, got {cpu!r}")
         rec = self._record(item)
         times = rec.events.setdefault(task, {})
         if kind != "retry" and kind in times:
@@ -716,6 +722,8 @@ class HomeServer(Service):
             times["node"] = ev["node"]
         if ev.get("error"):
             times["error"] = ev["error"]
+        if cpu is not None:
+            times["cpu"] = float(cpu)
         if kind == "failed" and live:
             name = next((n for n, k in self.tasks if k == task), task)
             self._fail_live(item, task, f"{name}: {ev.get('error') or 'failed'}")

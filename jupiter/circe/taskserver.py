@@ -24,6 +24,7 @@ from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any, TypeVar
 
+import psutil
 from aiohttp import web
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -148,6 +149,20 @@ class TaskServer(Service):
         g.labels(**labels).set_function(lambda: len(self.running))
         g = Gauge("jupiter_circe_task_ready", "1 when ready", ["task"], registry=r)
         g.labels(**labels).set_function(lambda: 1 if self.ready else 0)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds this task has used so far: its process (every thread), and with
+        ``executor: process`` its worker processes. A finish event carries it, so that home's
+        runtime table gives each task's CPU per item in a stream (the report's measured
+        ``cpu_per_item_s``: the work a node's CPU share must sustain)."""
+        total = time.process_time()
+        if self.executor_kind == "process":
+            with contextlib.suppress(psutil.Error):
+                for worker in psutil.Process().children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        times = worker.cpu_times()
+                        total += times.user + times.system
+        return total
 
     def status(self) -> dict[str, Any]:
         return {
@@ -441,7 +456,8 @@ class TaskServer(Service):
         self.running.discard(item)
         self.finished += 1
         self.m_runs.labels(self.key, kind).inc()
-        self.events.emit(item, kind, outcome.finished, error=error, attempts=outcome.attempts)
+        self.events.emit(item, kind, outcome.finished, error=error, attempts=outcome.attempts,
+                         cpu=round(self.cpu_seconds(), 6) if kind == "finish" else None)
         await self._push(entry)
 
     async def _execute(self, join: Join) -> tuple[Outcome, str]:

@@ -4,10 +4,14 @@ WAVE's predictions hold constants that no profile measures: CIRCE's CPU per task
 request and per byte a run receives or sends (docs/scheduling.md, "The dispatcher's
 work"). This module fits them to deployments that were measured. An :class:`Observation` is what one
 deployment used (app, profile, the ``{task: node}`` mapping and its options) and what its
-report measured (the single-item latency, the stream throughput). :func:`fit_overheads`
-returns the constants that make the root mean square of the relative errors over every
-measured figure, latency and throughput alike, smallest (ties: the smaller worst error):
-the best point of a grid, then a Nelder-Mead search from it.
+report measured (the single-item latency, the stream throughput, and each task's CPU per
+item in the stream). :func:`fit_overheads` returns the constants that make the root mean
+square of the relative errors smallest (ties: the smaller worst error of the figures): the
+best point of a grid, then a Nelder-Mead search from it. Each measured latency and
+throughput is one term, and so is each deployment's root mean square error of its tasks'
+CPU per item: the figures alone cannot tell a cost per request from a cost per byte when a
+few tasks carry most of both, and a split that fits them may put too little on the many
+small tasks a crowded node holds; the tasks' own CPU tells them apart.
 
 :func:`observation_from_dir` reads a deployment kept by ``bench/mapping.py --keep``
 (``mapping-profile.json``, ``mapping.json``, ``report.json``); ``bench/calibrate.py`` is the
@@ -21,7 +25,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,8 @@ class Observation:
     options: MappingABC[str, Any]
     latency_s: float | None  # single-item latency, measured
     throughput_per_s: float | None  # stream throughput, measured
+    # CPU seconds per item of each task in the stream, measured (report: cpu_per_item_s)
+    task_cpu_s: MappingABC[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,9 +70,18 @@ class Errors:
     label: str
     latency: float | None
     throughput: float | None
+    task_cpu: MappingABC[str, float] = field(default_factory=dict)  # per task measured
 
     def values(self) -> list[float]:
+        """The figures' errors (latency, throughput), those measured."""
         return [e for e in (self.latency, self.throughput) if e is not None]
+
+    @property
+    def task_cpu_rms(self) -> float | None:
+        """Root mean square of the tasks' CPU errors, None when none was measured."""
+        if not self.task_cpu:
+            return None
+        return math.sqrt(sum(e * e for e in self.task_cpu.values()) / len(self.task_cpu))
 
 
 @dataclass(frozen=True)
@@ -92,17 +107,22 @@ def prediction_errors(observations: Sequence[Observation],
         cm = api.cost_model_for(ob.app, ob.profile, ob.nodes, {**ob.options, **constants})
         pred = evaluate(cm, policies.static(cm, ob.mapping, source=ob.label))
         throughput = 1.0 / pred.period_s if pred.period_s > 0 else math.inf
+        cpu = pred.to_dict()["task_cpu_s"]
+        task_cpu = {t: err for t, seconds in ob.task_cpu_s.items()
+                    if t in cpu and (err := _relative(cpu[t], seconds)) is not None}
         out.append(Errors(ob.label, _relative(pred.latency_s, ob.latency_s),
-                          _relative(throughput, ob.throughput_per_s)))
+                          _relative(throughput, ob.throughput_per_s), task_cpu))
     return out
 
 
 def _score(errors: Sequence[Errors]) -> tuple[float, float]:
-    """(worst, RMS) of the relative errors; infinite when no prediction was finite."""
-    values = [abs(e) for err in errors for e in err.values()]
-    if not values:
+    """(worst figure, RMS of every term) of the relative errors: the figures, and one term
+    per deployment for its tasks' CPU; infinite when no prediction was finite."""
+    figures = [abs(e) for err in errors for e in err.values()]
+    terms = figures + [rms for err in errors if (rms := err.task_cpu_rms) is not None]
+    if not figures:
         return math.inf, math.inf
-    return max(values), math.sqrt(sum(v * v for v in values) / len(values))
+    return max(figures), math.sqrt(sum(v * v for v in terms) / len(terms))
 
 
 def _key(fit: Fit) -> tuple[float, float]:
@@ -205,13 +225,14 @@ def _read_json(path: Path) -> Any:
                            "kept deployment") from None
 
 
-def _measured(measured: dict[str, Any], key: str, path: Path) -> float | None:
+def _measured(measured: dict[str, Any], key: str, path: Path,
+              where: str = "measured") -> float | None:
     value = measured.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise InvalidInput([Problem(str(path), f"must be a number > 0, got {value!r}",
-                                    field=f"measured.{key}")], "kept deployment")
+                                    field=f"{where}.{key}")], "kept deployment")
     return float(value)
 
 
@@ -266,7 +287,25 @@ def observation_from_dir(folder: str | Path, app: App, *, label: str | None = No
         options=options,
         latency_s=_measured(measured, "single_item_latency_s", folder / "report.json"),
         throughput_per_s=_measured(measured, "throughput_per_s", folder / "report.json"),
+        task_cpu_s=_task_cpu(report, folder / "report.json"),
     )
+
+
+def _task_cpu(report: dict[str, Any], path: Path) -> dict[str, float]:
+    """{task: CPU seconds per item} the report measured (reports before it: none)."""
+    rows = report.get("tasks") or []
+    if not isinstance(rows, list):
+        raise InvalidInput([Problem(str(path), "must be a list of task rows", field="tasks")],
+                           "kept deployment")
+    out: dict[str, float] = {}
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("task"), str):
+            raise InvalidInput([Problem(str(path), "must be an object with a 'task' name",
+                                        field=f"tasks[{i}]")], "kept deployment")
+        seconds = _measured(row, "cpu_per_item_s", path, f"tasks[{i}]")
+        if seconds is not None:
+            out[row["task"]] = seconds
+    return out
 
 
 def kept_dirs(roots: Sequence[str | Path]) -> list[Path]:

@@ -5,7 +5,7 @@
       "algorithm": "heft",
       "mapping": {task name: node},
       "predicted": {"latency_s": 0.41, "period_s": 0.12, "throughput_per_s": 8.3,
-                    "bottleneck": "node edge1"},
+                    "bottleneck": "node edge1", "task_cpu_s": {task name: 0.004}},
       "home": "home",
       "nodes": [candidate nodes, home included],
       "options": {schedule options used, JSON values},
@@ -13,7 +13,9 @@
     }
 
 ``nodes`` and ``options`` let anyone (the WAVE service) recompute the mapping the same
-way from a new profile. ``throughput_per_s`` is null when the period is 0.
+way from a new profile. ``throughput_per_s`` is null when the period is 0. ``task_cpu_s``
+is each task's CPU seconds per item in a stream on its node (what the node's CPU share must
+sustain; the report sets it beside what the task processes used).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from jupiter.errors import InvalidInput, Problem
 
 SCHEMA = "jupiter.mapping/v1"
-PREDICTED_KEYS = ("latency_s", "period_s", "throughput_per_s", "bottleneck")
+PREDICTED_KEYS = ("latency_s", "period_s", "throughput_per_s", "bottleneck", "task_cpu_s")
 
 
 @dataclass

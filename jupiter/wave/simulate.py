@@ -51,6 +51,8 @@ class Prediction:
     node_load: np.ndarray  # [N] busy seconds per item
     link_load: np.ndarray  # [N, N] busy seconds per item
     host_load: np.ndarray  # [H] busy seconds per item of each machine
+    cpu: np.ndarray  # [V] CPU seconds per item of each vertex in a stream (stream_cpu)
+    tasks: list[str]  # the names of the vertices that are tasks (the first ones)
 
     @property
     def throughput_per_s(self) -> float | None:
@@ -62,6 +64,7 @@ class Prediction:
             "period_s": self.period_s,
             "throughput_per_s": self.throughput_per_s,
             "bottleneck": self.bottleneck,
+            "task_cpu_s": {t: float(self.cpu[i]) for i, t in enumerate(self.tasks)},
         }
 
 
@@ -221,10 +224,12 @@ def host_loads(cm: CostModel, assign: np.ndarray) -> np.ndarray:
     return _host_loads(cm, assign, cm.stream_cpu(assign))
 
 
-def stage_loads(cm: CostModel, assign: np.ndarray
+def stage_loads(cm: CostModel, assign: np.ndarray, cpu: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`loads` and :func:`host_loads` at once, the stream's CPU computed once."""
-    cpu = cm.stream_cpu(assign)
+    """:func:`loads` and :func:`host_loads` at once, the stream's CPU computed once (``cpu``:
+    ``cm.stream_cpu(assign)`` when the caller has it)."""
+    if cpu is None:
+        cpu = cm.stream_cpu(assign)
     node, link = _loads(cm, assign, cpu)
     return node, link, _host_loads(cm, assign, cpu)
 
@@ -277,7 +282,8 @@ def bottleneck_name(cm: CostModel, node: np.ndarray, link: np.ndarray,
 def evaluate(cm: CostModel, assign: np.ndarray) -> Prediction:
     """Latency (simulated), period and bottleneck of the mapping ``assign``."""
     plan = simulate(cm, assign)
-    node, link, host = stage_loads(cm, assign)
+    cpu = cm.stream_cpu(assign)
+    node, link, host = stage_loads(cm, assign, cpu)
     return Prediction(
         latency_s=plan.makespan,
         period_s=period_of(node, link, host),
@@ -286,4 +292,6 @@ def evaluate(cm: CostModel, assign: np.ndarray) -> Prediction:
         node_load=node,
         link_load=link,
         host_load=host,
+        cpu=cpu,
+        tasks=cm.tasks,
     )

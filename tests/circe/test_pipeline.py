@@ -18,6 +18,7 @@ from circe_apps import SAMPLES, chain_app, diamond_app, dnad_app, packet_file, r
 
 from jupiter.app.loader import load_app
 from jupiter.circe.reference import items_from_dir, reference_run
+from jupiter.report import task_cpu_per_item
 
 JUPITER = [sys.executable, "-m", "jupiter.cli"]
 
@@ -87,6 +88,15 @@ def test_200_interleaved_items_through_the_dnad_shape(launch, tmp_path: Path) ->
     p.wait_for(lambda s: s["tabled"] == 200, 60, "200 items in the tables")
     rows = list(csv.DictReader((p.state_dir / "circe" / "items.csv").open()))
     assert sorted(r["item"] for r in rows) == sorted(item for item, _, _ in items)
+    # each task's CPU per item, from the CPU seconds its process reported with each finish
+    runtime = [json.loads(line) for line in
+               (p.state_dir / "circe" / "runtime.jsonl").read_text().splitlines()]
+    assert all(r["process_cpu_s"] > 0 for r in runtime)
+    fed = [{**r, "submitted": float(r["submitted"]), "completed": float(r["completed"])}
+           for r in rows]
+    cpu = task_cpu_per_item(runtime, fed)
+    assert cpu.keys() == {t.name for t in app.tasks}
+    assert all(0 < seconds < 1 for seconds in cpu.values())
 
 
 @pytest.mark.parametrize("inline_max_s", [0.0, 0.5])

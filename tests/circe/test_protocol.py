@@ -171,3 +171,20 @@ def test_status_reports_progress_numbers(pipe: LocalPipeline) -> None:
     task = pipe.status(key(pipe, "B"))
     assert task["ready"] is True and task["parents"] == [key(pipe, "A")]
     assert Path(status["results_dir"]) == pipe.state_dir / "results"
+
+
+def test_events_with_a_bad_cpu_figure_are_left_out_and_the_rest_kept(pipe: LocalPipeline
+                                                                     ) -> None:
+    a = key(pipe, "A")
+    before = pipe.status()["tasks"][a]["finish"]
+    events = [{"task": a, "node": "local", "item": f"cpu{i}", "kind": "finish", "t": 5.0,
+               "cpu": cpu} for i, cpu in enumerate([-1.0, "1.5", True, 2.5])]
+    body = json.dumps({"events": events}).encode()
+    code, _, raw = pipe.request("home", "/events", body, method="POST", headers={
+        SHA_HEADER: sha256_hex(body), "Content-Type": "application/json"})
+    assert code == 200 and json.loads(raw) == {"accepted": 1}
+    assert pipe.status()["tasks"][a]["finish"] == before + 1  # only the good one counted
+    code, _, raw = pipe.request("home", "/results/cpu3")
+    assert code == 200 and json.loads(raw)["tasks"][a]["cpu"] == 2.5
+    code, _, raw = pipe.request("home", "/results/cpu0")
+    assert code == 404  # the bad events recorded nothing

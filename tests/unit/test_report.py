@@ -16,6 +16,7 @@ from jupiter.report import (
     split_lone,
     stream_throughput,
     table,
+    task_cpu_per_item,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +54,46 @@ def test_stream_throughput_of_a_folder_fed_at_once_is_over_every_item() -> None:
     assert stream_throughput([*early, *burst]) == pytest.approx(7 / (21.0 - 19.4))
 
 
+def _cpu_row(task: str, item: str, finish: float, cpu: float | None,
+             status: str = "ok") -> dict[str, object]:
+    return {"task": task, "item": item, "finish": finish, "process_cpu_s": cpu,
+            "status": status}
+
+
+def test_task_cpu_per_item_is_the_cpu_between_finishes_while_the_stream_was_fed() -> None:
+    # a window of 2: one item every 0.1 s; the last two are submitted at 20.7 and drain
+    fed = [_item(str(i), 20.0 + max(0, 0.1 * (i - 1)), 20.1 + 0.1 * i) for i in range(8)]
+    drain = [_item("8", 20.7, 20.82), _item("9", 20.7, 20.84)]
+    stream = [*fed, *drain]
+    # task "a" uses 4 ms per item; its process had used 1.5 s before the stream
+    rows = [_cpu_row("a", str(i), 20.05 + 0.1 * i, 1.5 + 0.004 * i) for i in range(8)]
+    # the drain's items ran on a machine the others had left: 1 ms each, not counted
+    rows += [_cpu_row("a", "8", 20.81, 1.5 + 0.004 * 7 + 0.001),
+             _cpu_row("a", "9", 20.83, 1.5 + 0.004 * 7 + 0.002)]
+    # task "b" finished two items out of order (run side by side), and one of its runs
+    # failed (no figure); it uses 2 ms per item
+    rows += [_cpu_row("b", str(i), 20.06 + 0.1 * i, 0.7 + 0.002 * i) for i in (0, 1, 3, 4)]
+    rows += [_cpu_row("b", "2", 20.37, 0.7 + 0.002 * 2), _cpu_row("b", "5", 20.6, None,
+                                                                "failed")]
+    # an item that is not the stream's (a lone one) and a task that reported no CPU
+    rows += [_cpu_row("a", "lone", 19.0, 0.2), _cpu_row("c", "0", 20.1, None)]
+    cpu = task_cpu_per_item(rows, stream)
+    assert cpu.keys() == {"a", "b"}
+    assert cpu["a"] == pytest.approx(0.004)
+    assert cpu["b"] == pytest.approx(0.002)
+
+
+def test_task_cpu_per_item_starts_again_after_a_restart() -> None:
+    stream = [_item(str(i), 10.0 + 0.1 * i, 10.2 + 0.1 * i) for i in range(8)]
+    # 3 ms per item; after item 3 the process was restarted and counts from 0.4 s again
+    before = [_cpu_row("a", str(i), 10.2 + 0.1 * i, 2.0 + 0.003 * i) for i in range(4)]
+    after = [_cpu_row("a", str(i), 10.2 + 0.1 * i, 0.4 + 0.003 * (i - 4)) for i in range(4, 8)]
+    assert task_cpu_per_item([*before, *after], stream)["a"] == pytest.approx(0.003)
+    # one finish alone measures nothing
+    assert task_cpu_per_item(before[:1], stream) == {}
+    assert task_cpu_per_item(before, []) == {}
+
+
 def test_report_compares_prediction_with_measurements() -> None:
     app = load_app(ROOT / "task_specific_files" / "diamond").to_dict()
     names = [t["name"] for t in app["tasks"]]
@@ -63,8 +104,11 @@ def test_report_compares_prediction_with_measurements() -> None:
              _item("c", 11.0, 11.4),
              _item("d", 11.0, None, status="failed"), _item("b", 11.0, 11.3)]
     items[4]["error"] = "task report raised ValueError"
-    runtime = [{"task": names[0], "duration": 0.004, "status": "ok"},
-               {"task": names[0], "duration": 0.002, "status": "ok"},
+    mapping["predicted"]["task_cpu_s"] = {names[0]: 0.0025}
+    runtime = [{"task": names[0], "item": "b", "duration": 0.004, "status": "ok",
+                "finish": 11.25, "process_cpu_s": 1.0},
+               {"task": names[0], "item": "c", "duration": 0.002, "status": "ok",
+                "finish": 11.35, "process_cpu_s": 1.003},
                {"task": names[1], "duration": 9.0, "status": "failed"}]
     profile = {"exec": {names[0]: {"w1": {"seconds": 0.003, "output_bytes": 10}}}}
     r = build_report(app, mapping, items, runtime, started_at=5.0, profile=profile)
@@ -76,7 +120,12 @@ def test_report_compares_prediction_with_measurements() -> None:
     assert r["first_result_s"] == 9.5 - 5.0 and r["last_result_s"] == 11.4 - 5.0
     first = r["tasks"][0]
     assert (first["predicted_s"], first["measured_p50_s"], first["runs"]) == (0.003, 0.004, 2)
+    assert first["predicted_cpu_per_item_s"] == 0.0025
+    assert first["cpu_per_item_s"] == pytest.approx(0.003)
     assert r["tasks"][1]["runs"] == 0
+    assert r["tasks"][1]["cpu_per_item_s"] is r["tasks"][1]["predicted_cpu_per_item_s"] is None
+    header = render_text(r, {}).splitlines()[2]
+    assert "stream CPU/item predicted s" in header and header.endswith("measured s")
 
 
 def _diamond_report(items: list[dict[str, object]]) -> dict[str, Any]:

@@ -168,7 +168,9 @@ def test_mapping_contract_round_trips_and_is_reproducible(dnad):
     assert json.loads(json.dumps(d)) == d
     assert d["schema"] == "jupiter.mapping/v1"
     assert d["created_at"] == prof.generated_at
-    assert set(d["predicted"]) == {"latency_s", "period_s", "throughput_per_s", "bottleneck"}
+    assert set(d["predicted"]) == {"latency_s", "period_s", "throughput_per_s", "bottleneck",
+                                   "task_cpu_s"}
+    assert set(d["predicted"]["task_cpu_s"]) == {t.name for t in app.tasks}
     assert d["options"] == {"input_bytes": 1000}
     assert Mapping.from_dict(d) == a
 

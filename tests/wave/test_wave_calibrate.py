@@ -12,7 +12,7 @@ import pytest
 from wave_helpers import dnad_app, make_profile
 
 from jupiter.errors import InvalidInput
-from jupiter.wave import api
+from jupiter.wave import api, policies
 from jupiter.wave.calibrate import (
     Observation,
     fit_overheads,
@@ -20,6 +20,7 @@ from jupiter.wave.calibrate import (
     observation_from_dir,
     prediction_errors,
 )
+from jupiter.wave.simulate import evaluate
 
 REPO = Path(__file__).resolve().parents[2]
 SPEEDS = {"home": 1.0, "cloud": 2.0, "edge": 1.0, "pi": 0.4}
@@ -83,6 +84,29 @@ def test_the_fit_finds_the_constants_that_made_the_measurements():
                    for v in e.values()) > 0.01
 
 
+def _task_cpu(ob: Observation, constants: dict[str, float]) -> dict[str, float]:
+    """Each task's CPU per item in a stream as the model predicts it with ``constants``."""
+    cm = api.cost_model_for(ob.app, ob.profile, ob.nodes, {**ob.options, **constants})
+    return evaluate(cm, policies.static(cm, ob.mapping)).to_dict()["task_cpu_s"]
+
+
+def test_the_tasks_cpu_tells_the_constants_apart_where_one_figure_cannot():
+    pairs = _observations()[5]
+    assert pairs.label == "pairs"
+    one_figure = replace(pairs, throughput_per_s=None)
+    fit = fit_overheads([one_figure])
+    assert fit.worst < 0.001  # many constants predict one latency...
+    assert fit.constants != pytest.approx(TRUTH, rel=0.05)  # ...and these are not the truth
+    measured = replace(one_figure, task_cpu_s=_task_cpu(pairs, TRUTH))
+    fit = fit_overheads([measured])
+    assert fit.constants == pytest.approx(TRUTH, rel=0.01)
+    assert fit.errors[0].task_cpu_rms < 0.001 and fit.worst < 0.001
+    assert fit.errors[0].task_cpu.keys() == set(pairs.mapping)
+    # without the per-request part every task's CPU is under-predicted
+    errors = prediction_errors([measured], {**TRUTH, "request_overhead_s": 0.0})[0]
+    assert all(e < 0 for e in errors.task_cpu.values()) and errors.task_cpu_rms > 0.05
+
+
 def test_a_constant_with_one_value_is_held():
     observations = _observations()
     grids = {"task_overhead_s": (0.0, 0.002, 0.004), "request_overhead_s": (0.0007,),
@@ -128,6 +152,23 @@ def test_a_kept_deployment_reads_back_as_the_observation(tmp_path):
         (dict(ob.mapping), ob.nodes, ob.latency_s, ob.throughput_per_s)
     assert prediction_errors([back], TRUTH)[0].values() == \
         pytest.approx([0.0, 0.0], abs=1e-9)
+    assert back.task_cpu_s == {}  # a report without the tasks' CPU
+
+
+def test_a_kept_deployment_reads_each_tasks_cpu_per_item(tmp_path):
+    ob = _observations()[0]
+    cpu = _task_cpu(ob, TRUTH)
+    rows = [{"task": t, "node": n, "cpu_per_item_s": cpu[t] if t != "local_pro" else None}
+            for t, n in ob.mapping.items()]
+    back = observation_from_dir(_keep(tmp_path / "kept", ob, {"tasks": rows}), ob.app)
+    assert back.task_cpu_s == {t: v for t, v in cpu.items() if t != "local_pro"}
+    errors = prediction_errors([back], TRUTH)[0]
+    assert errors.task_cpu.keys() == back.task_cpu_s.keys()
+    assert errors.task_cpu_rms == pytest.approx(0.0, abs=1e-9)
+    rows[1]["cpu_per_item_s"] = "fast"
+    with pytest.raises(InvalidInput, match=r"\[tasks\[1\]\.cpu_per_item_s\]: must be a "
+                       "number > 0, got 'fast'"):
+        observation_from_dir(_keep(tmp_path / "bad", ob, {"tasks": rows}), ob.app)
 
 
 @pytest.mark.parametrize(("broken", "message"), [

@@ -30,7 +30,19 @@ def test_latency_counts_input_and_result_transfers():
     assert p.throughput_per_s == pytest.approx(0.5)
     assert p.bottleneck == "node n2"
     assert p.to_dict() == {"latency_s": p.latency_s, "period_s": 2.0,
-                           "throughput_per_s": 0.5, "bottleneck": "node n2"}
+                           "throughput_per_s": 0.5, "bottleneck": "node n2",
+                           "task_cpu_s": {"a": 1.0, "b": 2.0}}
+
+
+def test_each_task_cpu_per_item_in_a_stream_adds_up_to_its_node_stage():
+    app, prof = chain_profile()
+    # dispatcher work: 0.1 s per request (a and b: one in, one out) and 1e-4 s per byte
+    # (a: 1000 in + 2000 out, b: 2000 in + 500 out)
+    p = predict(app, prof, {"a": "n1", "b": "n1"}, "home", input_bytes=1000,
+                request_overhead_s=0.1, byte_overhead_s=1e-4)
+    cpu = p.to_dict()["task_cpu_s"]
+    assert cpu == pytest.approx({"a": 1.0 + 0.2 + 0.3, "b": 2.0 + 0.2 + 0.25})
+    assert p.period_s == pytest.approx(cpu["a"] + cpu["b"])
 
 
 def test_same_node_saves_the_transfer_but_adds_up_compute():
