@@ -42,6 +42,7 @@ GRIDS: dict[str, tuple[float, ...]] = {
     "request_overhead_s": tuple(i * 0.0005 for i in range(4)),  # 0 .. 1.5 ms per request
     "byte_overhead_s": tuple(i * 1e-8 for i in range(5)),  # 0 .. 40 ns per byte
     "cold_per_colocated_task": (0.0, 0.05, 0.1, 0.2),  # of a task's cold extra per neighbour
+    "crowding_per_colocated_task": (0.0, 0.02, 0.04),  # of a task's CPU per neighbour
 }
 ITERATIONS = 120
 Constants = dict[str, float]

@@ -110,6 +110,9 @@ class CostModel:
     # ``cold_per_colocated_task`` of it per other task process on its node in a stream
     cold: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cold_per_colocated_task: float = 0.0
+    # the share of its CPU per item a task pays more in a stream per other task process on
+    # its node (more processes taking turns: the caches and the scheduler are shared)
+    crowding_per_colocated_task: float = 0.0
 
     def __post_init__(self) -> None:
         V, N = self.W.shape
@@ -214,14 +217,22 @@ class CostModel:
         ``cpu`` is a run right after another of the same task. Task processes sharing a node
         take turns on it, so a run finds its caches cooled by the others: each other task
         on the node adds the share ``cold_per_colocated_task`` (at most all) of the task's
-        ``cold`` extra (its idle run over its warm run)."""
+        ``cold`` extra (its idle run over its warm run). And every process on a crowded
+        node works harder for the same item, dispatcher and task code alike (measured on
+        the reference machine: about 2-3 % more CPU per item for each other task process
+        sharing a node under a CPU quota): each other task multiplies the task's CPU by
+        ``1 + crowding_per_colocated_task``, without bound."""
         idx = np.arange(self.V)
         cpu = self.cpu[idx, assign]
-        if self.cold_per_colocated_task <= 0 or not self.T:
+        cold, crowding = self.cold_per_colocated_task, self.crowding_per_colocated_task
+        if (cold <= 0 and crowding <= 0) or not self.T:
             return cpu
-        others = np.maximum(np.bincount(assign[:self.T], minlength=self.N) - 1, 0)
-        cooled = np.minimum(1.0, self.cold_per_colocated_task * others)
-        return cpu + self.cold[idx, assign] * cooled[assign]
+        others = np.maximum(np.bincount(assign[:self.T], minlength=self.N) - 1, 0)[assign]
+        if cold > 0:
+            cpu = cpu + self.cold[idx, assign] * np.minimum(1.0, cold * others)
+        if crowding > 0:
+            cpu = cpu * (1.0 + crowding * others)
+        return cpu
 
     def edge_costs(self, assign: np.ndarray) -> np.ndarray:
         """[E] seconds each edge takes under the node assignment ``assign`` ([V])."""
@@ -367,6 +378,7 @@ def build_cost_model(
     byte_overhead_s: float = 0.0,
     request_overhead_s: float = 0.0,
     cold_per_colocated_task: float = 0.0,
+    crowding_per_colocated_task: float = 0.0,
 ) -> CostModel:
     """Build the cost model of ``app`` on ``nodes`` from a DRUPE ``profile``.
 
@@ -378,7 +390,8 @@ def build_cost_model(
     dispatcher's own CPU work per task run, per request the run receives or sends (one per
     edge and item; home's ingress also receives the submission) and per byte it receives or
     sends, at reference speed (CIRCE: receive, hash, spool, join, persist, push); see the
-    module documentation. ``cold_per_colocated_task``: see :meth:`CostModel.stream_cpu`.
+    module documentation. ``cold_per_colocated_task`` and ``crowding_per_colocated_task``:
+    see :meth:`CostModel.stream_cpu`.
     ``input_bytes`` ``None`` takes the input size DRUPE profiled
     each ingress task with (0 when not recorded).
     """
@@ -439,7 +452,8 @@ def build_cost_model(
                          ("task_overhead_s", task_overhead_s),
                          ("request_overhead_s", request_overhead_s),
                          ("byte_overhead_s", byte_overhead_s),
-                         ("cold_per_colocated_task", cold_per_colocated_task)):
+                         ("cold_per_colocated_task", cold_per_colocated_task),
+                         ("crowding_per_colocated_task", crowding_per_colocated_task)):
         if not isinstance(value, int | float) or value < 0:
             problems.append(Problem("options", f"must be a number >= 0, got {value!r}",
                                     field=label))
@@ -585,6 +599,7 @@ def build_cost_model(
         link_contention=quad is None,
         cold=cold,
         cold_per_colocated_task=float(cold_per_colocated_task),
+        crowding_per_colocated_task=float(crowding_per_colocated_task),
     )
 
 

@@ -154,8 +154,10 @@ def test_stream_beats_heft_on_the_dnad_app(dnad):
 def test_bad_algorithm_and_options_are_named(dnad):
     app, prof = dnad
     with pytest.raises(InvalidInput) as exc:
-        schedule(app, prof, algorithm="magic", sed=3, latency_slack=-1, comm_model="cubic")
-    assert _fields(exc) == {"algorithm", "sed", "latency_slack", "comm_model"}
+        schedule(app, prof, algorithm="magic", sed=3, latency_slack=-1, comm_model="cubic",
+                 crowding_per_colocated_task="much")
+    assert _fields(exc) == {"algorithm", "sed", "latency_slack", "comm_model",
+                            "crowding_per_colocated_task"}
     assert "heft" in str(exc.value)
 
 

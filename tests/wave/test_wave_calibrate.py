@@ -26,15 +26,16 @@ REPO = Path(__file__).resolve().parents[2]
 SPEEDS = {"home": 1.0, "cloud": 2.0, "edge": 1.0, "pi": 0.4}
 # off the starting grid: the search finds them
 TRUTH = {"task_overhead_s": 0.0032, "request_overhead_s": 0.0007, "byte_overhead_s": 1.3e-8,
-         "cold_per_colocated_task": 0.07}
+         "cold_per_colocated_task": 0.07, "crowding_per_colocated_task": 0.03}
 ALGORITHMS = ("heft", "spread", "random", "stream", "peft")
 
 
-def _warm(profile, share: float = 0.4):
-    """The profile with every task's back-to-back run ``share`` of its idle run."""
-    for per in profile.exec.values():
+def _warm(profile):
+    """The profile with each task's back-to-back run 0.2 to 0.9 of its idle run: tasks cool
+    by different shares of their CPU, so cooling and crowding do not move in step."""
+    for i, per in enumerate(profile.exec.values()):
         for n, ep in per.items():
-            per[n] = replace(ep, warm_seconds=ep.seconds * share)
+            per[n] = replace(ep, warm_seconds=ep.seconds * (0.2 + 0.1 * (i % 8)))
     return profile
 
 
@@ -53,7 +54,8 @@ def _profile():
 
 
 def _observations() -> list[Observation]:
-    """Five mappings 'measured' as the model predicts them with TRUTH."""
+    """Five mappings 'measured' as the model predicts them with TRUTH: latency, throughput
+    and each task's CPU per item."""
     app, profile = dnad_app(), _profile()
     options = {"home": "home", "input_bytes": 60_000}
     unmeasured = []
@@ -68,7 +70,8 @@ def _observations() -> list[Observation]:
         unmeasured.append(Observation(label, app, profile, tuple(SPEEDS), mapping, options,
                                       1.0, 1.0))
     truth = prediction_errors(unmeasured, TRUTH)
-    return [replace(ob, latency_s=e.latency + 1.0, throughput_per_s=e.throughput + 1.0)
+    return [replace(ob, latency_s=e.latency + 1.0, throughput_per_s=e.throughput + 1.0,
+                    task_cpu_s=_task_cpu(ob, TRUTH))
             for ob, e in zip(unmeasured, truth, strict=True)]
 
 
@@ -93,11 +96,11 @@ def _task_cpu(ob: Observation, constants: dict[str, float]) -> dict[str, float]:
 def test_the_tasks_cpu_tells_the_constants_apart_where_one_figure_cannot():
     pairs = _observations()[5]
     assert pairs.label == "pairs"
-    one_figure = replace(pairs, throughput_per_s=None)
+    one_figure = replace(pairs, throughput_per_s=None, task_cpu_s={})
     fit = fit_overheads([one_figure])
     assert fit.worst < 0.001  # many constants predict one latency...
     assert fit.constants != pytest.approx(TRUTH, rel=0.05)  # ...and these are not the truth
-    measured = replace(one_figure, task_cpu_s=_task_cpu(pairs, TRUTH))
+    measured = replace(one_figure, task_cpu_s=pairs.task_cpu_s)
     fit = fit_overheads([measured])
     assert fit.constants == pytest.approx(TRUTH, rel=0.01)
     assert fit.errors[0].task_cpu_rms < 0.001 and fit.worst < 0.001
@@ -110,7 +113,8 @@ def test_the_tasks_cpu_tells_the_constants_apart_where_one_figure_cannot():
 def test_a_constant_with_one_value_is_held():
     observations = _observations()
     grids = {"task_overhead_s": (0.0, 0.002, 0.004), "request_overhead_s": (0.0007,),
-             "byte_overhead_s": (0.0, 2e-8), "cold_per_colocated_task": (0.07,)}
+             "byte_overhead_s": (0.0, 2e-8), "cold_per_colocated_task": (0.07,),
+             "crowding_per_colocated_task": (0.0, 0.04)}
     fit = fit_overheads(observations, grids=grids)
     assert fit.constants["request_overhead_s"] == 0.0007
     assert fit.constants["cold_per_colocated_task"] == 0.07
@@ -243,8 +247,10 @@ def test_the_calibrate_bench_prints_the_baseline_and_the_fit(tmp_path):
         m = api.schedule(app, profile, list(SPEEDS), algorithm=algorithm, **options)
         ob = Observation(algorithm, app, profile, tuple(m.nodes), m.mapping, options, 1.0, 1.0)
         e = prediction_errors([ob], TRUTH)[0]
+        tasks = [{"task": t, "cpu_per_item_s": v} for t, v in _task_cpu(ob, TRUTH).items()]
         _keep(tmp_path / algorithm, replace(ob, latency_s=e.latency + 1.0,
-                                            throughput_per_s=e.throughput + 1.0))
+                                            throughput_per_s=e.throughput + 1.0),
+              {"tasks": tasks})
     out = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"), str(tmp_path)],
                          capture_output=True, text=True, check=True).stdout
     assert f"{len(ALGORITHMS)} deployments" in out
@@ -253,8 +259,11 @@ def test_the_calibrate_bench_prints_the_baseline_and_the_fit(tmp_path):
     assert {k: float(v) for k, v in (pair.split() for pair in fitted.split(", "))} == \
         pytest.approx(TRUTH, rel=0.01)
     figures = 2 * len(ALGORITHMS)
-    assert f"worst 0.0%, {figures}/{figures} figures within 15%" in out.split("fitted:")[1]
-    assert "wave_request_overhead_s: 0.0007" in out
+    assert f"worst 0.0%, {figures}/{figures} figures within 15%; tasks' CPU per item rms " \
+        f"0.0% at worst ({len(ALGORITHMS)} deployments)" in out.split("fitted:")[1]
+    use = out.split("use them in the inventory's group_vars: ")[1].strip()
+    assert {k.removeprefix("wave_"): float(v) for k, v in
+            (pair.split(": ") for pair in use.split(", "))} == pytest.approx(TRUTH, rel=0.01)
     bad = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"),
                           str(tmp_path / "nope")], capture_output=True, text=True)
     assert bad.returncode == 2

@@ -206,3 +206,36 @@ def test_colocated_tasks_pay_part_of_their_cold_run_in_a_stream() -> None:
     assert warm == pytest.approx([0.004] * 3) and plain.period_s == pytest.approx(0.012)
     with pytest.raises(InvalidInput, match="cold_per_colocated_task"):
         build_cost_model(app, prof, ["n1", "n2"], home="home", cold_per_colocated_task=-0.1)
+
+
+def test_a_crowded_node_costs_every_task_more_cpu_in_a_stream() -> None:
+    """The same chain: per other task on its node, a task's CPU per item in a stream grows by
+    the share ``crowding_per_colocated_task`` (its cooled CPU, without bound)."""
+    import dataclasses
+
+    from jupiter.wave.simulate import evaluate
+
+    app = make_app({"a": ["b"], "b": ["c"], "c": ["home"]})
+    prof = make_profile({"home": 1.0, "n1": 1.0, "n2": 1.0}, latency=0.0, bandwidth_bps=1e12,
+                        exec_={t: {n: (0.010, 0) for n in ("n1", "n2")} for t in "abc"})
+    for per in prof.exec.values():
+        for n, ep in per.items():
+            per[n] = dataclasses.replace(ep, warm_seconds=0.004)
+
+    def predicted(nodes: list[str], **options: float) -> Any:
+        cm = build_cost_model(app, prof, ["n1", "n2"], home="home", **options)
+        return evaluate(cm, np.array([cm.node_index[n] for n in nodes] + [cm.home, cm.home]))
+
+    crowded = predicted(["n1"] * 3, crowding_per_colocated_task=0.1)
+    assert crowded.cpu[:3] == pytest.approx([0.0048] * 3)  # two others: 20 % more
+    assert crowded.period_s == pytest.approx(0.0144)
+    assert crowded.latency_s == pytest.approx(0.030)  # a lone item: the idle runs
+    assert crowded.to_dict()["task_cpu_s"] == pytest.approx(dict.fromkeys("abc", 0.0048))
+    apart = predicted(["n1", "n1", "n2"], crowding_per_colocated_task=0.1)
+    assert apart.cpu[:3] == pytest.approx([0.0044, 0.0044, 0.004])
+    unbounded = predicted(["n1"] * 3, crowding_per_colocated_task=0.6)
+    assert unbounded.cpu[:3] == pytest.approx([0.0088] * 3)
+    both = predicted(["n1"] * 3, crowding_per_colocated_task=0.1, cold_per_colocated_task=0.25)
+    assert both.cpu[:3] == pytest.approx([(0.004 + 0.003) * 1.2] * 3)
+    with pytest.raises(InvalidInput, match="crowding_per_colocated_task"):
+        build_cost_model(app, prof, ["n1", "n2"], home="home", crowding_per_colocated_task=-1)

@@ -53,7 +53,8 @@ def problems(draw):
     options = {"use_home": use_home, "input_bytes": draw(st.sampled_from([0, 5000])),
                "seed": draw(st.integers(0, 3)),
                "task_overhead_s": draw(st.sampled_from([0.0, 0.01])),
-               "byte_overhead_s": draw(st.sampled_from([0.0, 1e-6]))}
+               "byte_overhead_s": draw(st.sampled_from([0.0, 1e-6])),
+               "crowding_per_colocated_task": draw(st.sampled_from([0.0, 0.03]))}
     return app, prof, nodes, options
 
 
