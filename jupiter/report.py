@@ -211,22 +211,15 @@ def task_cpu_per_item(runtime: list[dict[str, Any]], stream: list[dict[str, Any]
                                                        float(row["process_cpu_s"])))
     out: dict[str, float] = {}
     for task, seen in points.items():
-        cpu = items = 0.0
-        low = high = None
-        count = 0
+        spans: list[list[float]] = []  # each from its lowest value, the first
         for _, value in sorted(seen):
-            if low is None or value < low:  # the first finish, or a restarted process
-                if count > 1:
-                    cpu, items = cpu + high - low, items + count - 1
-                low = high = value
-                count = 1
+            if not spans or value < spans[-1][0]:  # the first finish, or a restarted process
+                spans.append([value])
             else:
-                high = max(high, value)
-                count += 1
-        if count > 1:
-            cpu, items = cpu + high - low, items + count - 1
+                spans[-1].append(value)
+        items = sum(len(span) - 1 for span in spans)
         if items:
-            out[task] = cpu / items
+            out[task] = sum(max(span) - span[0] for span in spans) / items
     return out
 
 
