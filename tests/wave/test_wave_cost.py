@@ -172,13 +172,9 @@ def test_request_overhead_counts_the_requests_of_each_run() -> None:
         build_cost_model(app, prof, ["n1", "n2"], home="home", request_overhead_s=-1.0)
 
 
-def test_colocated_tasks_pay_part_of_their_cold_run_in_a_stream() -> None:
-    """a -> b -> c -> home, each 10 ms after idle and 4 ms back to back on nodes of speed 1:
-    in a stream each pays 4 ms plus, per other task on its node, the given share of the
-    6 ms between (at most all of it). A lone item's latency is the idle runs either way."""
+def _chain_idle_and_warm() -> tuple[Any, Any]:
+    """a -> b -> c -> home: each task 10 ms after idle and 4 ms back to back on n1 and n2."""
     import dataclasses
-
-    from jupiter.wave.simulate import evaluate, loads
 
     app = make_app({"a": ["b"], "b": ["c"], "c": ["home"]})
     prof = make_profile({"home": 1.0, "n1": 1.0, "n2": 1.0}, latency=0.0, bandwidth_bps=1e12,
@@ -186,6 +182,16 @@ def test_colocated_tasks_pay_part_of_their_cold_run_in_a_stream() -> None:
     for per in prof.exec.values():
         for n, ep in per.items():
             per[n] = dataclasses.replace(ep, warm_seconds=0.004)
+    return app, prof
+
+
+def test_colocated_tasks_pay_part_of_their_cold_run_in_a_stream() -> None:
+    """a -> b -> c -> home, each 10 ms after idle and 4 ms back to back on nodes of speed 1:
+    in a stream each pays 4 ms plus, per other task on its node, the given share of the
+    6 ms between (at most all of it). A lone item's latency is the idle runs either way."""
+    from jupiter.wave.simulate import evaluate, loads
+
+    app, prof = _chain_idle_and_warm()
 
     def stream_cpu(share: float, nodes: list[str]) -> tuple[list[float], np.ndarray, Any]:
         cm = build_cost_model(app, prof, ["n1", "n2"], home="home",
@@ -211,16 +217,9 @@ def test_colocated_tasks_pay_part_of_their_cold_run_in_a_stream() -> None:
 def test_a_crowded_node_costs_every_task_more_cpu_in_a_stream() -> None:
     """The same chain: per other task on its node, a task's CPU per item in a stream grows by
     the share ``crowding_per_colocated_task`` (its cooled CPU, without bound)."""
-    import dataclasses
-
     from jupiter.wave.simulate import evaluate
 
-    app = make_app({"a": ["b"], "b": ["c"], "c": ["home"]})
-    prof = make_profile({"home": 1.0, "n1": 1.0, "n2": 1.0}, latency=0.0, bandwidth_bps=1e12,
-                        exec_={t: {n: (0.010, 0) for n in ("n1", "n2")} for t in "abc"})
-    for per in prof.exec.values():
-        for n, ep in per.items():
-            per[n] = dataclasses.replace(ep, warm_seconds=0.004)
+    app, prof = _chain_idle_and_warm()
 
     def predicted(nodes: list[str], **options: float) -> Any:
         cm = build_cost_model(app, prof, ["n1", "n2"], home="home", **options)
