@@ -315,10 +315,12 @@ def render_text(report: dict[str, Any], where: dict[str, str]) -> str:
         f"{report['items_failed']} failed",
         "",
         table(["task", "node", "predicted s", "measured p50 s", "runs",
-               "stream CPU/item predicted s", "measured s"],
+               "pred CPU/item s", "measured"],
               [[r["task"], r["node"], r["predicted_s"], r["measured_p50_s"], r["runs"],
                 r.get("predicted_cpu_per_item_s"), r.get("cpu_per_item_s")]
                for r in report["tasks"]]),
+        "run time: the task code's, as DRUPE profiled it and over every run here; CPU/item:",
+        "the task process's CPU seconds per item in the stream, as WAVE predicted it and used",
         "",
         table(["", "predicted", "measured"], [
             [f"single-item latency, warm, median of {m['single_item_runs']} (s)",

@@ -125,7 +125,7 @@ def test_report_compares_prediction_with_measurements() -> None:
     assert r["tasks"][1]["runs"] == 0
     assert r["tasks"][1]["cpu_per_item_s"] is r["tasks"][1]["predicted_cpu_per_item_s"] is None
     header = render_text(r, {}).splitlines()[2]
-    assert "stream CPU/item predicted s" in header and header.endswith("measured s")
+    assert "pred CPU/item s" in header and header.endswith("measured")
 
 
 def _diamond_report(items: list[dict[str, object]]) -> dict[str, Any]:
