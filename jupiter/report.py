@@ -182,7 +182,11 @@ def stream_throughput(done: list[dict[str, Any]]) -> float | None:
     stream's items complete in that span (a folder submitted at once), the rate is over all
     of them, which still leaves out the pipeline's fill time. Items that ran alone are not
     part of the stream."""
-    stream = split_lone(done)[1]
+    return _stream_rate(split_lone(done)[1])
+
+
+def _stream_rate(stream: list[dict[str, Any]]) -> float | None:
+    """:func:`stream_throughput` of the stream's items (``split_lone``'s second part)."""
     until = _fed_until(stream)
     finished = sorted(r["completed"] for r in stream if r["completed"] <= until)
     if len(finished) < 2 or finished[-1] <= finished[0]:
@@ -299,7 +303,7 @@ def build_report(
             "latency_p50_s": lat[len(lat) // 2] if lat else None,
             "latency_mean_s": sum(lat) / len(lat) if lat else None,
             "latency_max_s": lat[-1] if lat else None,
-            "throughput_per_s": stream_throughput(done),
+            "throughput_per_s": _stream_rate(stream),
         },
         "first_result_s": completed_at[0] - started_at if completed_at and started_at else None,
         "last_result_s": completed_at[-1] - started_at if completed_at and started_at else None,
