@@ -24,6 +24,8 @@ Algorithms: ``heft``, ``peft``, ``stream``, ``wave_greedy``, ``random``, ``sprea
                       other task on its node, at most all of it (0)
 ``crowding_per_colocated_task`` share of its CPU per item a task pays more in a stream per
                       other task on its node (0)
+``item_quota_share``  share of a quota-limited node's CPU quota of one CFS period that one
+                      item's runs there may take (``heft``, ``peft``, ``stream``; 1.0)
 ``seed``              ``random``: the seed (default 0)
 ``distinct``          ``random``/``wave_greedy``: prefer the least used nodes (default true)
 ``weights``           ``wave_greedy``: ``[w_net, w_cpu, w_mem]`` (default ``[1, 1, 1]``)
@@ -90,6 +92,8 @@ OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "cold_per_colocated_task": (_nonneg, "a share >= 0 (e.g. 0.1) per other task on the node"),
     "crowding_per_colocated_task": (_nonneg,
                                     "a share >= 0 (e.g. 0.02) per other task on the node"),
+    "item_quota_share": (lambda v: _is_number(v) and v > 0,
+                         "a share > 0 of a node's CPU quota per CFS period, e.g. 0.8"),
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
     "distinct": (lambda v: isinstance(v, bool), "true or false"),
     "weights": (lambda v: isinstance(v, list | tuple) and len(v) == 3
@@ -106,7 +110,8 @@ OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 _COST_OPTIONS = ("home", "use_home", "input_bytes", "comm_model", "default_seconds",
                  "default_output_bytes", "task_overhead_s", "request_overhead_s",
-                 "byte_overhead_s", "cold_per_colocated_task", "crowding_per_colocated_task")
+                 "byte_overhead_s", "cold_per_colocated_task", "crowding_per_colocated_task",
+                 "item_quota_share")
 
 
 def check_options(algorithm: str, options: MappingABC[str, Any], *,

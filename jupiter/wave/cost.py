@@ -72,6 +72,7 @@ from jupiter.errors import InvalidInput, Problem
 from jupiter.profile import ExecProfile, NodeProfile, Profile
 
 COMM_MODELS = ("linear", "quadratic")
+CFS_PERIOD_S = 0.1  # the CFS bandwidth period (Linux and Kubernetes default: 100 ms)
 
 
 @dataclass
@@ -113,6 +114,9 @@ class CostModel:
     # the share of its CPU per item a task pays more in a stream per other task process on
     # its node (more processes taking turns: the caches and the scheduler are shared)
     crowding_per_colocated_task: float = 0.0
+    # the share of a quota-limited node's CPU quota of one CFS period that one item's runs
+    # there may take in a mapping (list scheduling and the stream search; see item_cpu_cap)
+    item_quota_share: float = 1.0
 
     def __post_init__(self) -> None:
         V, N = self.W.shape
@@ -140,6 +144,13 @@ class CostModel:
         self.per_byte = bool(self.byte_cpu.any())
         # busy seconds per item a task puts on its node when items stream (cpu / share)
         self.load = self.cpu / self.share[None, :]
+        # the CPU one item's runs may take on each node ([N] seconds, inf without a quota):
+        # ``item_quota_share`` of the quota of one CFS period. Above it, an item whose runs
+        # there fall within one period exhausts its quota and waits for the next period
+        # (up to CFS_PERIOD_S more), so a lone item's latency turns on where in a period it
+        # arrives.
+        self.item_cpu_cap = np.where(self.share < 1.0,
+                                     self.item_quota_share * self.share * CFS_PERIOD_S, np.inf)
         if self.cpu_load.size == 0:
             self.cpu_load = np.zeros(N)
         if self.mem_load.size == 0:
@@ -379,6 +390,7 @@ def build_cost_model(
     request_overhead_s: float = 0.0,
     cold_per_colocated_task: float = 0.0,
     crowding_per_colocated_task: float = 0.0,
+    item_quota_share: float = 1.0,
 ) -> CostModel:
     """Build the cost model of ``app`` on ``nodes`` from a DRUPE ``profile``.
 
@@ -391,7 +403,7 @@ def build_cost_model(
     edge and item; home's ingress also receives the submission) and per byte it receives or
     sends, at reference speed (CIRCE: receive, hash, spool, join, persist, push); see the
     module documentation. ``cold_per_colocated_task`` and ``crowding_per_colocated_task``:
-    see :meth:`CostModel.stream_cpu`.
+    see :meth:`CostModel.stream_cpu`. ``item_quota_share``: see ``CostModel.item_cpu_cap``.
     ``input_bytes`` ``None`` takes the input size DRUPE profiled
     each ingress task with (0 when not recorded).
     """
@@ -457,6 +469,10 @@ def build_cost_model(
         if not isinstance(value, int | float) or value < 0:
             problems.append(Problem("options", f"must be a number >= 0, got {value!r}",
                                     field=label))
+    if (not isinstance(item_quota_share, int | float) or isinstance(item_quota_share, bool)
+            or not item_quota_share > 0):
+        problems.append(Problem("options", f"must be a number > 0, got {item_quota_share!r}",
+                                field="item_quota_share"))
     for t, per in profile.exec.items():
         for n, ep in per.items():
             if ep.seconds < 0 or ep.output_bytes < 0:
@@ -600,6 +616,7 @@ def build_cost_model(
         cold=cold,
         cold_per_colocated_task=float(cold_per_colocated_task),
         crowding_per_colocated_task=float(crowding_per_colocated_task),
+        item_quota_share=float(item_quota_share),
     )
 
 

@@ -7,6 +7,12 @@ is long enough and its inputs are there (the "insertion-based policy" of HEFT).
 For speed, the earliest finish time on every node is first computed without insertion
 (vectorised); gaps are only searched on the few nodes where insertion could still beat
 the best non-insertion choice.
+
+A node under a CPU quota takes a task only while the item's runs placed there so far plus
+this one fit in its ``CostModel.item_cpu_cap`` (a share of the quota of one CFS period):
+past it, an item landing within one period is throttled until the next, which no finish
+time here accounts for. When no allowed node has room left, every allowed node is a
+candidate again. Without quotas (the literature's models) nothing changes.
 """
 
 from __future__ import annotations
@@ -96,6 +102,9 @@ def list_schedule(
     heap = [(priority_key(priority[v]), int(pos[v]), v) for v in range(V) if indeg[v] == 0]
     heapq.heapify(heap)
     inf = np.inf
+    cap = cm.item_cpu_cap
+    capped = bool(np.isfinite(cap).any())
+    placed_cpu = np.zeros(N)  # the item's CPU placed on each node so far
     while heap:
         _, _, v = heapq.heappop(heap)
         ready = data_ready(cm, v, assign, finish)
@@ -110,6 +119,10 @@ def list_schedule(
         eft = est + dur
         extra = bias[v] if bias is not None else 0.0
         allowed = cm.allowed[v]
+        if capped:
+            room = allowed & (placed_cpu + dur <= cap)
+            if room.any():
+                allowed = room
         score = np.where(allowed, eft + extra, inf)
         best = score.min()
         lower = ready + dur + extra
@@ -119,6 +132,7 @@ def list_schedule(
             eft[q] = s + dur[q]
             score[q] = eft[q] + (extra[q] if bias is not None else 0.0)
         q = int(np.argmin(score))
+        placed_cpu[q] += dur[q]
         assign[v] = q
         start[v] = est[q]
         finish[v] = eft[q]

@@ -36,10 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jupiter.wave.cost import CostModel
+from jupiter.wave.cost import CFS_PERIOD_S, CostModel
 from jupiter.wave.listsched import Plan
-
-CFS_PERIOD_S = 0.1  # the CFS bandwidth period (Linux and Kubernetes default: 100 ms)
 
 
 @dataclass

@@ -16,7 +16,9 @@ local search:
 3. Try the candidates best first. A move is taken when it lowers ``(period, number of
    stages at the period)`` and the simulated single-item latency stays within
    ``(1 + latency_slack)`` times HEFT's (default slack 0.10). At most ``tries``
-   candidates of a round are simulated (default 64).
+   candidates of a round are simulated (default 64). A node under a CPU quota takes a
+   task only while one item's CPU there stays within its ``CostModel.item_cpu_cap``,
+   as in HEFT's list scheduling.
 4. Repeat until no candidate is taken, ``max_moves`` moves were made, or the
    simulation budget is spent: ``budget`` simulated task runs in all (default 200 000,
    i.e. 2000 trial simulations of a 100-task app, 200 of a 1000-task app), which keeps
@@ -132,14 +134,21 @@ def stream(
                        dtype=bool)
     node, link, host = stage_loads(cm, assign)
     key = _key(node, link, host)
+    cap = cm.item_cpu_cap
+    capped = bool(np.isfinite(cap).any())
     limit = max_moves if max_moves is not None else 4 * cm.T + 16
     sims_left = budget // max(1, cm.V)
     for _ in range(limit):
         if key[0] <= 0:
             break
         candidates: list[tuple[float, float, int, int]] = []
+        if capped:  # one item's CPU on each node
+            item_cpu = np.bincount(assign[: cm.T], cm.W[np.arange(cm.T), assign[: cm.T]],
+                                   minlength=cm.N)
         for t in _bottleneck_tasks(cm, assign, node, link, host, movable):
             periods = _move_periods(cm, assign, node, link, host, t)
+            if capped:
+                periods[item_cpu + cm.W[t] > cap] = np.inf
             for q in np.flatnonzero(periods <= key[0] * (1 + _REL)).tolist():
                 # best period first; among equals, the least loaded destination
                 candidates.append((float(periods[q]), float(node[q]), t, q))
