@@ -108,6 +108,8 @@ def _run_deploy_and_check(tmp_path: Path, app: str, mode_env: dict[str, str]) ->
         mapping = json.loads((state_dir / "mapping.json").read_text())
         used = json.loads((state_dir / "mapping-profile.json").read_text())
         assert used["generated_at"] == mapping["created_at"] and used["exec"]
+        # the wave role's documented defaults reach the scheduler
+        assert mapping["options"]["item_quota_share"] == 0.8
 
         # Links wait both ends' jupiter_delay_ms (netns mode), and DRUPE measured it.
         testbed_state = json.loads((state_dir / "testbed.json").read_text())

@@ -155,9 +155,9 @@ def test_bad_algorithm_and_options_are_named(dnad):
     app, prof = dnad
     with pytest.raises(InvalidInput) as exc:
         schedule(app, prof, algorithm="magic", sed=3, latency_slack=-1, comm_model="cubic",
-                 crowding_per_colocated_task="much")
+                 crowding_per_colocated_task="much", item_quota_share=0)
     assert _fields(exc) == {"algorithm", "sed", "latency_slack", "comm_model",
-                            "crowding_per_colocated_task"}
+                            "crowding_per_colocated_task", "item_quota_share"}
     assert "heft" in str(exc.value)
 
 

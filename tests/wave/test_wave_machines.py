@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from wave_helpers import make_app
 
+from jupiter.errors import InvalidInput
 from jupiter.profile import ExecProfile, LinkProfile, NodeProfile, Profile
 from jupiter.wave import predict, schedule
 from jupiter.wave.cost import build_cost_model
@@ -235,3 +236,67 @@ def test_transfers_over_one_link_take_turns_and_share_its_burst() -> None:
     # models built from a profile have it; the literature's models (from_matrices) keep
     # links without contention, so the HEFT paper's schedule still comes out (test_wave_paper)
     assert build_cost_model(app, prof, ["n1", "n2"], home="home").link_contention
+
+
+def chain_on_a_quota_node(extra_quota_node: bool = False) -> tuple:
+    """a -> b -> c -> d -> home. n1 runs each task in 10 ms at burst speed under a
+    quarter-core quota (25 ms per 100 ms CFS period); n2 has no quota but takes 40 ms per
+    task. Links cost 5 ms, so without a quota rule HEFT stacks the whole chain on n1."""
+    app = make_app({"a": ["b"], "b": ["c"], "c": ["d"], "d": ["home"]})
+    nodes = {"home": NodeProfile(), "n1": NodeProfile(speed=0.5, burst_speed=2.0),
+             "n2": NodeProfile(speed=1.0, burst_speed=1.0)}
+    if extra_quota_node:  # n2 under a quota too: no node has room for the whole chain
+        nodes["n2"] = NodeProfile(speed=0.25, burst_speed=1.0)
+    exec_ = {t: {"n1": ExecProfile(seconds=0.01, output_bytes=100),
+                 "n2": ExecProfile(seconds=0.04, output_bytes=100)} for t in "abcd"}
+    prof = Profile(nodes=nodes, links={s: {d: LinkProfile(latency_s=0.005, bandwidth_bps=8e9)
+                                           for d in nodes if d != s} for s in nodes},
+                   exec=exec_, complete=True, generated_at=1.0)
+    return app, prof
+
+
+def item_cpu_on(prof: Profile, mapping: dict[str, str], node: str) -> float:
+    return sum(prof.exec[t][node].seconds for t, n in mapping.items() if n == node)
+
+
+@pytest.mark.parametrize("algorithm", ["heft", "peft", "stream"])
+def test_one_items_cpu_on_a_quota_node_stays_within_its_share_of_a_period(algorithm) -> None:
+    app, prof = chain_on_a_quota_node()
+    # a lax share (10 periods' quota): the chain stays on n1, 40 ms of CPU per item
+    lax = schedule(app, prof, ["n1", "n2"], algorithm=algorithm, item_quota_share=10.0)
+    assert set(lax.mapping.values()) == {"n1"}
+    cm = build_cost_model(app, prof, ["n1", "n2"], home="home")
+    n1 = cm.node_index["n1"]
+    assert cm.item_cpu_cap[n1] == pytest.approx(0.025)  # the default share: 1.0
+    assert np.isinf(cm.item_cpu_cap[cm.node_index["n2"]])  # no quota, no cap
+    for share, on_n1 in ((1.0, 2), (0.8, 2), (0.5, 1)):  # caps of 25, 20 and 12.5 ms
+        m = schedule(app, prof, ["n1", "n2"], algorithm=algorithm, item_quota_share=share)
+        assert list(m.mapping.values()).count("n1") == on_n1, (share, m.mapping)
+        assert item_cpu_on(prof, m.mapping, "n1") <= share * 0.25 * 0.1 + 1e-12
+        assert m.options["item_quota_share"] == share
+
+
+def test_when_no_node_has_room_every_allowed_node_is_a_candidate_again() -> None:
+    app, prof = chain_on_a_quota_node(extra_quota_node=True)
+    tight = schedule(app, prof, ["n1", "n2"], algorithm="heft", item_quota_share=1e-6)
+    lax = schedule(app, prof, ["n1", "n2"], algorithm="heft", item_quota_share=10.0)
+    assert tight.mapping == lax.mapping  # plain HEFT: nothing fits anywhere
+    assert set(tight.mapping) == {"a", "b", "c", "d"}
+
+
+def test_models_without_quotas_have_no_cap() -> None:
+    cm = build_cost_model(fork_app(), profile({n: NodeProfile() for n in ("home", "n1", "n2")},
+                                              fork_exec()), ["n1", "n2"], home="home",
+                          item_quota_share=0.5)
+    assert np.isinf(cm.item_cpu_cap).all()
+
+
+@pytest.mark.parametrize("bad", [0, -0.5, "most", True, float("nan")])
+def test_a_bad_item_quota_share_is_named(bad) -> None:
+    app, prof = chain_on_a_quota_node()
+    with pytest.raises(InvalidInput) as exc:
+        build_cost_model(app, prof, ["n1", "n2"], home="home", item_quota_share=bad)
+    assert [p.field for p in exc.value.problems] == ["item_quota_share"]
+    with pytest.raises(InvalidInput) as exc:
+        schedule(app, prof, ["n1", "n2"], algorithm="heft", item_quota_share=bad)
+    assert [p.field for p in exc.value.problems] == ["item_quota_share"]
