@@ -151,6 +151,7 @@ class CostModel:
         # arrives.
         self.item_cpu_cap = np.where(self.share < 1.0,
                                      self.item_quota_share * self.share * CFS_PERIOD_S, np.inf)
+        self.item_cpu_capped = bool(np.isfinite(self.item_cpu_cap).any())
         if self.cpu_load.size == 0:
             self.cpu_load = np.zeros(N)
         if self.mem_load.size == 0:

@@ -102,8 +102,7 @@ def list_schedule(
     heap = [(priority_key(priority[v]), int(pos[v]), v) for v in range(V) if indeg[v] == 0]
     heapq.heapify(heap)
     inf = np.inf
-    cap = cm.item_cpu_cap
-    capped = bool(np.isfinite(cap).any())
+    cap, capped = cm.item_cpu_cap, cm.item_cpu_capped
     placed_cpu = np.zeros(N)  # the item's CPU placed on each node so far
     while heap:
         _, _, v = heapq.heappop(heap)

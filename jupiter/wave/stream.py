@@ -134,8 +134,7 @@ def stream(
                        dtype=bool)
     node, link, host = stage_loads(cm, assign)
     key = _key(node, link, host)
-    cap = cm.item_cpu_cap
-    capped = bool(np.isfinite(cap).any())
+    cap, capped = cm.item_cpu_cap, cm.item_cpu_capped
     limit = max_moves if max_moves is not None else 4 * cm.T + 16
     sims_left = budget // max(1, cm.V)
     for _ in range(limit):
