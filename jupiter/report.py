@@ -294,6 +294,7 @@ def build_report(
             "period_s": predicted.get("period_s"),
             "throughput_per_s": predicted.get("throughput_per_s"),
             "bottleneck": predicted.get("bottleneck"),
+            "over_quota": predicted.get("over_quota") or {},
         },
         "measured": {
             "single_item_latency_s": statistics.median(single) if single else None,
@@ -337,6 +338,11 @@ def render_text(report: dict[str, Any], where: dict[str, str]) -> str:
         ]),
         f"bottleneck (predicted): {p['bottleneck']}",
     ]
+    for node, over in sorted((p.get("over_quota") or {}).items()):
+        lines.append(f"{node}: one item's tasks need {over['item_cpu_s'] * 1e3:.1f} ms of CPU "
+                     f"there, past the {over['cap_s'] * 1e3:.1f} ms of its CPU quota per "
+                     "100 ms period this mapping may plan on (wave_item_quota_share): a lone "
+                     "item may wait for the next period, up to 100 ms more than predicted")
     if report.get("items_earlier"):
         lines.append(f"{report['items_earlier']} item(s) fed were done by an earlier run, before "
                      "this deploy: home acknowledged them without running them again, and they "

@@ -246,6 +246,12 @@ class CostModel:
             cpu = cpu * (1.0 + crowding * others)
         return cpu
 
+    def item_cpu(self, assign: np.ndarray) -> np.ndarray:
+        """[N] CPU seconds one lone item's task runs take on each node under ``assign``
+        (``W``, the dispatcher's work included), to set beside ``item_cpu_cap``."""
+        runs = assign[: self.T]
+        return np.bincount(runs, self.W[np.arange(self.T), runs], minlength=self.N)
+
     def edge_costs(self, assign: np.ndarray) -> np.ndarray:
         """[E] seconds each edge takes under the node assignment ``assign`` ([V])."""
         pu, pv = assign[self.esrc], assign[self.edst]

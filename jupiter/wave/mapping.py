@@ -5,7 +5,8 @@
       "algorithm": "heft",
       "mapping": {task name: node},
       "predicted": {"latency_s": 0.41, "period_s": 0.12, "throughput_per_s": 8.3,
-                    "bottleneck": "node edge1", "task_cpu_s": {task name: 0.004}},
+                    "bottleneck": "node edge1", "task_cpu_s": {task name: 0.004},
+                    "over_quota": {node: {"item_cpu_s": 0.055, "cap_s": 0.04}}},
       "home": "home",
       "nodes": [candidate nodes, home included],
       "options": {schedule options used, JSON values},
@@ -15,7 +16,11 @@
 ``nodes`` and ``options`` let anyone (the WAVE service) recompute the mapping the same
 way from a new profile. ``throughput_per_s`` is null when the period is 0. ``task_cpu_s``
 is each task's CPU seconds per item in a stream on its node (what the node's CPU share must
-sustain; the report sets it beside what the task processes used).
+sustain; the report sets it beside what the task processes used). ``over_quota`` names the
+nodes under a CPU quota where one item's CPU passes the share of the quota per CFS period
+the mapping may use (``item_quota_share``): lone items there may wait for the next period,
+which the latency does not include (empty for the mappings of ``heft``, ``peft`` and
+``stream`` unless no node had room).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from typing import Any
 from jupiter.errors import InvalidInput, Problem
 
 SCHEMA = "jupiter.mapping/v1"
-PREDICTED_KEYS = ("latency_s", "period_s", "throughput_per_s", "bottleneck", "task_cpu_s")
+PREDICTED_KEYS = ("latency_s", "period_s", "throughput_per_s", "bottleneck", "task_cpu_s",
+                  "over_quota")
 
 
 @dataclass

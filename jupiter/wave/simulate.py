@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,6 +51,10 @@ class Prediction:
     host_load: np.ndarray  # [H] busy seconds per item of each machine
     cpu: np.ndarray  # [V] CPU seconds per item of each vertex in a stream (stream_cpu)
     tasks: list[str]  # the names of the vertices that are tasks (the first ones)
+    # nodes where one item's CPU passes the share of the quota per CFS period its cost model
+    # allows (CostModel.item_cpu_cap): {node: {"item_cpu_s", "cap_s"}}. There a lone item
+    # may wait for the next period, which the latency above does not include.
+    over_quota: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def throughput_per_s(self) -> float | None:
@@ -63,6 +67,7 @@ class Prediction:
             "throughput_per_s": self.throughput_per_s,
             "bottleneck": self.bottleneck,
             "task_cpu_s": {t: float(self.cpu[i]) for i, t in enumerate(self.tasks)},
+            "over_quota": {n: dict(v) for n, v in self.over_quota.items()},
         }
 
 
@@ -282,6 +287,8 @@ def evaluate(cm: CostModel, assign: np.ndarray) -> Prediction:
     plan = simulate(cm, assign)
     cpu = cm.stream_cpu(assign)
     node, link, host = stage_loads(cm, assign, cpu)
+    item_cpu = cm.item_cpu(assign)
+    over = np.flatnonzero(item_cpu > cm.item_cpu_cap * (1 + 1e-9)).tolist()
     return Prediction(
         latency_s=plan.makespan,
         period_s=period_of(node, link, host),
@@ -292,4 +299,6 @@ def evaluate(cm: CostModel, assign: np.ndarray) -> Prediction:
         host_load=host,
         cpu=cpu,
         tasks=cm.tasks,
+        over_quota={cm.nodes[n]: {"item_cpu_s": float(item_cpu[n]),
+                                  "cap_s": float(cm.item_cpu_cap[n])} for n in over},
     )

@@ -141,9 +141,8 @@ def stream(
         if key[0] <= 0:
             break
         candidates: list[tuple[float, float, int, int]] = []
-        if capped:  # one item's CPU on each node
-            item_cpu = np.bincount(assign[: cm.T], cm.W[np.arange(cm.T), assign[: cm.T]],
-                                   minlength=cm.N)
+        if capped:
+            item_cpu = cm.item_cpu(assign)
         for t in _bottleneck_tasks(cm, assign, node, link, host, movable):
             periods = _move_periods(cm, assign, node, link, host, t)
             if capped:

@@ -126,6 +126,22 @@ def test_report_compares_prediction_with_measurements() -> None:
     assert r["tasks"][1]["cpu_per_item_s"] is r["tasks"][1]["predicted_cpu_per_item_s"] is None
     header = render_text(r, {}).splitlines()[2]
     assert "pred CPU/item s" in header and header.endswith("measured")
+    assert r["predicted"]["over_quota"] == {}  # a mapping of before: nothing past a quota
+    assert "period this mapping may plan on" not in render_text(r, {})
+
+
+def test_the_report_names_a_node_past_its_quota_share_per_item() -> None:
+    app = load_app(ROOT / "task_specific_files" / "diamond").to_dict()
+    mapping = {"algorithm": "static", "mapping": {t["name"]: "w1" for t in app["tasks"]},
+               "predicted": {"latency_s": 0.04, "period_s": 0.01, "throughput_per_s": 100.0,
+                             "bottleneck": "node w1",
+                             "over_quota": {"w1": {"item_cpu_s": 0.0558, "cap_s": 0.0408}}}}
+    r = build_report(app, mapping, [_item("1", 10.0, 10.1)], [], started_at=None)
+    assert r["predicted"]["over_quota"] == {"w1": {"item_cpu_s": 0.0558, "cap_s": 0.0408}}
+    warning = [line for line in render_text(r, {}).splitlines() if line.startswith("w1:")]
+    assert len(warning) == 1
+    assert "55.8 ms of CPU" in warning[0] and "40.8 ms" in warning[0]
+    assert "wave_item_quota_share" in warning[0]
 
 
 def _diamond_report(items: list[dict[str, object]]) -> dict[str, Any]:

@@ -171,7 +171,8 @@ def test_mapping_contract_round_trips_and_is_reproducible(dnad):
     assert d["schema"] == "jupiter.mapping/v1"
     assert d["created_at"] == prof.generated_at
     assert set(d["predicted"]) == {"latency_s", "period_s", "throughput_per_s", "bottleneck",
-                                   "task_cpu_s"}
+                                   "task_cpu_s", "over_quota"}
+    assert d["predicted"]["over_quota"] == {}  # no node of this profile has a CPU quota
     assert set(d["predicted"]["task_cpu_s"]) == {t.name for t in app.tasks}
     assert d["options"] == {"input_bytes": 1000}
     assert Mapping.from_dict(d) == a

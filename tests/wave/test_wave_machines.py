@@ -282,6 +282,18 @@ def test_when_no_node_has_room_every_allowed_node_is_a_candidate_again() -> None
     lax = schedule(app, prof, ["n1", "n2"], algorithm="heft", item_quota_share=10.0)
     assert tight.mapping == lax.mapping  # plain HEFT: nothing fits anywhere
     assert set(tight.mapping) == {"a", "b", "c", "d"}
+    # ... and the prediction names the nodes past their share, with the CPU and the cap
+    assert set(tight.predicted["over_quota"]) == set(tight.mapping.values())
+    assert lax.predicted["over_quota"] == {}
+
+
+def test_a_mapping_past_a_nodes_quota_share_is_named_in_the_prediction() -> None:
+    app, prof = chain_on_a_quota_node()
+    stacked = predict(app, prof, dict.fromkeys("abcd", "n1"), "home")
+    assert stacked.to_dict()["over_quota"] == {
+        "n1": {"item_cpu_s": pytest.approx(0.04), "cap_s": pytest.approx(0.025)}}
+    bounded = schedule(app, prof, ["n1", "n2"], algorithm="heft")
+    assert bounded.predicted["over_quota"] == {}
 
 
 def test_models_without_quotas_have_no_cap() -> None:

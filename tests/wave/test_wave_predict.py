@@ -31,7 +31,7 @@ def test_latency_counts_input_and_result_transfers():
     assert p.bottleneck == "node n2"
     assert p.to_dict() == {"latency_s": p.latency_s, "period_s": 2.0,
                            "throughput_per_s": 0.5, "bottleneck": "node n2",
-                           "task_cpu_s": {"a": 1.0, "b": 2.0}}
+                           "task_cpu_s": {"a": 1.0, "b": 2.0}, "over_quota": {}}
 
 
 def test_each_task_cpu_per_item_in_a_stream_adds_up_to_its_node_stage():
