@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jupiter.app.model import HOME
+from jupiter.wave.cost import CFS_PERIOD_S
 
 PALETTE = (
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
@@ -339,10 +340,12 @@ def render_text(report: dict[str, Any], where: dict[str, str]) -> str:
         f"bottleneck (predicted): {p['bottleneck']}",
     ]
     for node, over in sorted((p.get("over_quota") or {}).items()):
+        period_ms = CFS_PERIOD_S * 1e3
         lines.append(f"{node}: one item's tasks need {over['item_cpu_s'] * 1e3:.1f} ms of CPU "
                      f"there, past the {over['cap_s'] * 1e3:.1f} ms of its CPU quota per "
-                     "100 ms period this mapping may plan on (wave_item_quota_share): a lone "
-                     "item may wait for the next period, up to 100 ms more than predicted")
+                     f"{period_ms:g} ms period this mapping may plan on (wave_item_quota_share): "
+                     f"a lone item may wait for the next period, up to {period_ms:g} ms more "
+                     "than predicted")
     if report.get("items_earlier"):
         lines.append(f"{report['items_earlier']} item(s) fed were done by an earlier run, before "
                      "this deploy: home acknowledged them without running them again, and they "
