@@ -176,7 +176,12 @@ def test_status_reports_progress_numbers(pipe: LocalPipeline) -> None:
 def test_events_with_a_bad_cpu_figure_are_left_out_and_the_rest_kept(pipe: LocalPipeline
                                                                      ) -> None:
     a = key(pipe, "A")
-    before = pipe.status()["tasks"][a]["finish"]
+    done = pipe.status(a)["done"]  # A's own runs so far (earlier tests' items)
+
+    def reported(status: dict) -> bool:  # A's events for them are batched: wait until counted
+        return sum(status["tasks"][a][k] for k in ("finish", "failed", "skipped")) == done
+
+    before = pipe.wait_for(reported, 30, f"home to count {a}'s {done} runs")["tasks"][a]["finish"]
     events = [{"task": a, "node": "local", "item": f"cpu{i}", "kind": "finish", "t": 5.0,
                "cpu": cpu} for i, cpu in enumerate([-1.0, "1.5", True, 2.5])]
     body = json.dumps({"events": events}).encode()
