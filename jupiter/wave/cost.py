@@ -247,10 +247,10 @@ class CostModel:
         return cpu
 
     def item_cpu(self, assign: np.ndarray) -> np.ndarray:
-        """[N] CPU seconds one lone item's task runs take on each node under ``assign``
-        (``W``, the dispatcher's work included), to set beside ``item_cpu_cap``."""
-        runs = assign[: self.T]
-        return np.bincount(runs, self.W[np.arange(self.T), runs], minlength=self.N)
+        """[N] CPU seconds one lone item's runs take on each node under ``assign`` ([V]:
+        ``W``, the dispatcher's work and home's ingress and egress included, as list
+        scheduling counts them), to set beside ``item_cpu_cap``."""
+        return np.bincount(assign, self.W[np.arange(self.V), assign], minlength=self.N)
 
     def edge_costs(self, assign: np.ndarray) -> np.ndarray:
         """[E] seconds each edge takes under the node assignment ``assign`` ([V])."""

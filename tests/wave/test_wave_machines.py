@@ -296,6 +296,25 @@ def test_a_mapping_past_a_nodes_quota_share_is_named_in_the_prediction() -> None
     assert bounded.predicted["over_quota"] == {}
 
 
+def test_one_items_cpu_on_home_counts_its_ingress_and_egress_work() -> None:
+    """Home under a quota (use_home): an item's CPU there is home's ingress and egress work
+    plus its tasks', as list scheduling counts it while it places them."""
+    app, prof = chain_on_a_quota_node()
+    prof.nodes["home"] = NodeProfile(speed=0.5, burst_speed=1.0)  # half a core
+    cm = build_cost_model(app, prof, ["home", "n1", "n2"], home="home", use_home=True,
+                          task_overhead_s=0.002, item_quota_share=0.4)
+    home, n1 = cm.node_index["home"], cm.node_index["n1"]
+    pseudo = cm.W[cm.source, home] + cm.W[cm.sink, home]
+    assert pseudo > 0
+    assign = np.full(cm.V, n1)
+    assign[[cm.source, cm.sink]] = home
+    assign[0] = home  # task a runs on home too
+    cpu = cm.item_cpu(assign)
+    assert cpu[home] == pytest.approx(pseudo + cm.W[0, home])
+    assert cpu[n1] == pytest.approx(cm.W[1:cm.T, n1].sum())
+    assert cm.item_cpu_cap[home] == pytest.approx(0.4 * 0.5 * 0.1)
+
+
 def test_models_without_quotas_have_no_cap() -> None:
     cm = build_cost_model(fork_app(), profile({n: NodeProfile() for n in ("home", "n1", "n2")},
                                               fork_exec()), ["n1", "n2"], home="home",
